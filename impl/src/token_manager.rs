@@ -1,0 +1,220 @@
+//! The token manager: what the rest of the CLI asks for a token.
+//!
+//! It keeps the session in memory, hands out the access token while it is usable (more than 5 s
+//! left), and otherwise runs the refresh transaction. Concurrent callers in one process share one
+//! transaction (single flight), but correctness never depends on that: the machine-wide lock and
+//! the reload inside the transaction are what make a stale in-memory copy harmless.
+
+use crate::lock::{RefreshLock, DEFAULT_WAIT};
+use crate::oauth::{OAuthClient, RefreshResponse, DEFAULT_TIMEOUT};
+use crate::paths::{saas_url, PathsError, RuntimeRoot};
+use crate::refresh::{AuthError, RefreshTransaction, ReloginCause, TokenEndpoint, TransactionReport};
+use crate::session::StoredSession;
+use crate::storage::SessionStore;
+use crate::syncpoint::{self, points};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// Bounds of the refresh machinery.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshSettings {
+    /// How long to wait for the machine-wide lock.
+    pub lock_wait: Duration,
+    /// Ceiling on one network call made while holding the lock.
+    pub network_ceiling: Duration,
+}
+
+impl RefreshSettings {
+    /// The production bounds (10 s each); scenario builds may shorten them through the
+    /// feature-gated test overrides.
+    pub fn from_env() -> Self {
+        let ms = |env: &str, default: Duration| {
+            syncpoint::override_ms(env)
+                .map(Duration::from_millis)
+                .unwrap_or(default)
+        };
+        Self {
+            lock_wait: ms(syncpoint::LOCK_WAIT_ENV, DEFAULT_WAIT),
+            network_ceiling: ms(syncpoint::REFRESH_CEILING_ENV, DEFAULT_TIMEOUT),
+        }
+    }
+}
+
+/// What logout did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogoutReport {
+    /// Whether a session (readable or not) was removed.
+    pub removed: bool,
+    /// The server-side revocation: `None` when not attempted, else the result's description.
+    pub revocation: Option<Result<(), String>>,
+}
+
+/// The SaaS token endpoint, built on first use so commands that never refresh never need
+/// `SPEC_KITTY_SAAS_URL` or an HTTP client.
+struct LazySaas {
+    timeout: Duration,
+    client: OnceLock<Result<OAuthClient, String>>,
+}
+
+impl LazySaas {
+    fn client(&self) -> Result<&OAuthClient, AuthError> {
+        let built = self.client.get_or_init(|| {
+            let url = saas_url().map_err(|e| e.to_string())?;
+            OAuthClient::new(&url, self.timeout).map_err(|e| e.to_string())
+        });
+        match built {
+            Ok(client) => Ok(client),
+            Err(_) if saas_url().is_err() => Err(AuthError::Config(PathsError::NoSaasUrl)),
+            Err(reason) => Err(AuthError::Retryable(reason.clone())),
+        }
+    }
+}
+
+impl TokenEndpoint for LazySaas {
+    fn refresh(&self, refresh_token: &str) -> Result<RefreshResponse, AuthError> {
+        Ok(self.client()?.refresh(refresh_token))
+    }
+}
+
+/// Hands out access tokens for one runtime root.
+pub struct TokenManager {
+    store: SessionStore,
+    settings: RefreshSettings,
+    saas: LazySaas,
+    session: Mutex<Option<StoredSession>>,
+    flight: Mutex<()>,
+}
+
+impl TokenManager {
+    /// Loads the persisted session into memory. An unreadable file is an error (and is left in
+    /// place); no file is `Ok` with no session.
+    pub fn load(root: &RuntimeRoot) -> Result<Self, AuthError> {
+        let store = SessionStore::for_root(root)?;
+        Self::with_store(store, RefreshSettings::from_env())
+    }
+
+    /// Loads through an explicit store and settings (tests, benchmarks).
+    pub fn with_store(store: SessionStore, settings: RefreshSettings) -> Result<Self, AuthError> {
+        let session = store.read()?;
+        syncpoint::hit(points::SESSION_LOADED)?;
+        Ok(Self {
+            store,
+            settings,
+            saas: LazySaas {
+                timeout: settings.network_ceiling,
+                client: OnceLock::new(),
+            },
+            session: Mutex::new(session),
+            flight: Mutex::new(()),
+        })
+    }
+
+    /// A copy of the in-memory session.
+    pub fn session(&self) -> Option<StoredSession> {
+        self.memory().clone()
+    }
+
+    /// Whether a session is loaded whose access token is usable or whose refresh token is not
+    /// known to be expired.
+    pub fn is_authenticated(&self) -> bool {
+        let now = crate::now();
+        self.memory()
+            .as_ref()
+            .is_some_and(|s| s.access_usable(now) || !s.refresh_expired(now))
+    }
+
+    /// A usable access token, refreshing through the transaction when it expires within 5 s.
+    pub fn access_token(&self) -> Result<String, AuthError> {
+        if let Some(token) = self.usable_token() {
+            return Ok(token);
+        }
+        let _flight = lock_ignoring_poison(&self.flight);
+        if self.memory().is_none() {
+            // Nothing in memory: another process may have logged in since we loaded.
+            *self.memory() = self.store.read()?;
+        }
+        // Another thread of this process may have refreshed while we waited.
+        if let Some(token) = self.usable_token() {
+            return Ok(token);
+        }
+        let report = self.run_transaction()?;
+        report.result.map(|s| s.access_token)
+    }
+
+    /// Runs the refresh transaction now, whatever the token's remaining life.
+    pub fn refresh(&self) -> Result<TransactionReport, AuthError> {
+        let _flight = lock_ignoring_poison(&self.flight);
+        self.run_transaction()
+    }
+
+    /// Logs out: takes the refresh lock (so an in-flight refresh cannot resurrect the session),
+    /// revokes the refresh token at the server (best effort), deletes the session, releases.
+    pub fn logout(&self) -> Result<LogoutReport, AuthError> {
+        let _flight = lock_ignoring_poison(&self.flight);
+        let lock = self.store.root().refresh_lock_file();
+        let _guard = RefreshLock::acquire(&lock, self.settings.lock_wait)
+            .map_err(|e| AuthError::Retryable(format!("cannot log out now: {e}")))?;
+        let persisted = self.store.read();
+        let removed = !matches!(persisted, Ok(None));
+        let revocation = match &persisted {
+            Ok(Some(session)) => Some(self.revoke(session)),
+            _ => None,
+        };
+        syncpoint::hit(points::LOGOUT_BEFORE_DELETE)?;
+        self.store.delete()?;
+        *self.memory() = None;
+        Ok(LogoutReport {
+            removed,
+            revocation,
+        })
+    }
+
+    fn revoke(&self, session: &StoredSession) -> Result<(), String> {
+        let client = self.saas.client().map_err(|e| e.to_string())?;
+        client
+            .revoke(&session.refresh_token, "refresh_token")
+            .map_err(|e| e.to_string())
+    }
+
+    fn run_transaction(&self) -> Result<TransactionReport, AuthError> {
+        let caller = match self.session() {
+            Some(s) => s,
+            None => self
+                .store
+                .read()?
+                .ok_or(AuthError::Relogin(ReloginCause::NoSession))?,
+        };
+        let transaction = RefreshTransaction {
+            store: &self.store,
+            endpoint: &self.saas,
+            lock_path: self.store.root().refresh_lock_file(),
+            lock_wait: self.settings.lock_wait,
+            now: crate::now,
+        };
+        let report = transaction.run(&caller);
+        match &report.result {
+            Ok(session) => *self.memory() = Some(session.clone()),
+            Err(AuthError::Relogin(_)) => *self.memory() = None,
+            Err(_) => {}
+        }
+        Ok(report)
+    }
+
+    fn usable_token(&self) -> Option<String> {
+        let now = crate::now();
+        self.memory()
+            .as_ref()
+            .filter(|s| s.access_usable(now))
+            .map(|s| s.access_token.clone())
+    }
+
+    fn memory(&self) -> MutexGuard<'_, Option<StoredSession>> {
+        lock_ignoring_poison(&self.session)
+    }
+}
+
+/// A panic elsewhere must not wedge token access: the guarded data stays consistent because
+/// every critical section is a plain assignment or clone.
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
