@@ -191,7 +191,10 @@ fn status(root: &RuntimeRoot, as_json: bool) -> i32 {
                     "session_file": file.display().to_string(),
                 }));
             } else {
-                eprintln!("Not logged in (no session at {}): run `spec-kitty auth login`", file.display());
+                eprintln!(
+                    "Not logged in (no session at {}): run `spec-kitty auth login`",
+                    file.display()
+                );
             }
             exit::RELOGIN
         }
@@ -245,22 +248,44 @@ fn status_json(s: &StoredSession, now: DateTime<Utc>, file: &str) -> Value {
 }
 
 fn print_status(s: &StoredSession, now: DateTime<Utc>) {
-    let who = if s.name.is_empty() { &s.user_id } else { &s.name };
+    let who = if s.name.is_empty() {
+        &s.user_id
+    } else {
+        &s.name
+    };
     println!("Logged in as {who} <{}> ({})", s.email, s.user_id);
     println!(
         "  Session:        {} ({}, storage: {})",
         s.session_id,
-        if s.auth_method.is_empty() { "unknown method" } else { &s.auth_method },
-        if s.storage_backend.is_empty() { "file" } else { &s.storage_backend }
+        if s.auth_method.is_empty() {
+            "unknown method"
+        } else {
+            &s.auth_method
+        },
+        if s.storage_backend.is_empty() {
+            "file"
+        } else {
+            &s.storage_backend
+        }
     );
-    println!("  Access token:   {}", lifetime(Some(s.access_token_expires_at), now));
-    println!("  Refresh token:  {}", lifetime(s.refresh_token_expires_at, now));
+    println!(
+        "  Access token:   {}",
+        lifetime(Some(s.access_token_expires_at), now)
+    );
+    println!(
+        "  Refresh token:  {}",
+        lifetime(s.refresh_token_expires_at, now)
+    );
     if !s.teams.is_empty() {
         let teams: Vec<String> = s
             .teams
             .iter()
             .map(|t| {
-                let private = if t.is_private_teamspace { ", private" } else { "" };
+                let private = if t.is_private_teamspace {
+                    ", private"
+                } else {
+                    ""
+                };
                 format!("{} ({}{private})", t.name, t.role)
             })
             .collect();
@@ -328,7 +353,9 @@ fn logout(root: &RuntimeRoot, as_json: bool) -> i32 {
                 Some(Err(reason)) => json!(format!("not revoked: {reason}")),
             };
             if as_json {
-                print_json(&json!({"logged_out": true, "removed": report.removed, "revocation": revocation}));
+                print_json(
+                    &json!({"logged_out": true, "removed": report.removed, "revocation": revocation}),
+                );
             } else if report.removed {
                 match &report.revocation {
                     Some(Err(reason)) => eprintln!(
@@ -402,7 +429,10 @@ fn login(root: &RuntimeRoot, args: &LoginArgs) -> i32 {
                 .map_err(|e| e.to_string())
         });
     if let Err(e) = written {
-        return fail(exit::RETRYABLE, &format!("logged in but could not save the session: {e}"));
+        return fail(
+            exit::RETRYABLE,
+            &format!("logged in but could not save the session: {e}"),
+        );
     }
     if args.json {
         print_json(&json!({
@@ -465,10 +495,12 @@ fn build_session(client: &OAuthClient, grant: TokenGrant) -> Result<StoredSessio
         .map_err(|e| format!("logged in but cannot read the profile: {e}"))?;
     let session_id = match grant.session_id.clone() {
         Some(id) => id,
-        None => client
-            .session_status(&grant.access_token)
-            .map_err(|e| format!("logged in but cannot read the session id: {e}"))?
-            .session_id,
+        None => {
+            client
+                .session_status(&grant.access_token)
+                .map_err(|e| format!("logged in but cannot read the session id: {e}"))?
+                .session_id
+        }
     };
     let refresh_token = grant
         .refresh_token
@@ -486,7 +518,9 @@ fn build_session(client: &OAuthClient, grant: TokenGrant) -> Result<StoredSessio
         issued_at: now,
         access_token_expires_at: now + chrono::Duration::seconds(grant.expires_in as i64),
         refresh_token_expires_at: grant.refresh_token_expires_at,
-        scope: grant.scope.unwrap_or_else(|| "openid offline_access".into()),
+        scope: grant
+            .scope
+            .unwrap_or_else(|| "openid offline_access".into()),
         storage_backend: "file".into(),
         last_used_at: now,
         auth_method: "device_code".into(),

@@ -38,7 +38,10 @@ impl LockRecord {
     /// A record for this process, now.
     pub fn for_this_process() -> Self {
         LockRecord {
-            host: rustix::system::uname().nodename().to_string_lossy().into_owned(),
+            host: rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
             pid: std::process::id(),
             schema_version: 1,
             started_at: format_time(Utc::now()),
@@ -82,7 +85,10 @@ pub enum LockError {
 
 fn holder_suffix(holder: &Option<LockRecord>) -> String {
     match holder {
-        Some(h) => format!("; held by pid {} on {} since {}", h.pid, h.host, h.started_at),
+        Some(h) => format!(
+            "; held by pid {} on {} since {}",
+            h.pid, h.host, h.started_at
+        ),
         None => String::new(),
     }
 }
@@ -231,7 +237,10 @@ pub enum ForceRelease {
     /// The lock was free and the record older than the threshold: the record was emptied.
     Cleared { record: LockRecord, age: Duration },
     /// The lock was free but the record is younger than the threshold (or its age is unknown).
-    TooRecent { record: LockRecord, age: Option<Duration> },
+    TooRecent {
+        record: LockRecord,
+        age: Option<Duration>,
+    },
     /// The lock was free and there was no record to clear.
     NothingToClear,
 }
@@ -262,7 +271,9 @@ pub fn force_release(path: &Path, threshold: Duration) -> Result<ForceRelease, L
         }
         Some(record) => match record.age(Utc::now()) {
             Some(age) if age > threshold => {
-                file.set_len(0).and_then(|_| file.sync_all()).map_err(io_err)?;
+                file.set_len(0)
+                    .and_then(|_| file.sync_all())
+                    .map_err(io_err)?;
                 ForceRelease::Cleared { record, age }
             }
             age => ForceRelease::TooRecent { record, age },
@@ -290,7 +301,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(record.to_json(), expected.trim_end());
-        assert_eq!(serde_json::from_str::<LockRecord>(&expected).unwrap(), record);
+        assert_eq!(
+            serde_json::from_str::<LockRecord>(&expected).unwrap(),
+            record
+        );
     }
 
     #[test]

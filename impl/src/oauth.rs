@@ -171,7 +171,10 @@ impl OAuthClient {
     pub fn device_authorize(&self, scope: &str) -> Result<DeviceAuthorization, OAuthError> {
         let url = self.url("/oauth/device/authorize");
         let (status, body) = self
-            .post_form("/oauth/device/authorize", &[("client_id", CLIENT_ID), ("scope", scope)])
+            .post_form(
+                "/oauth/device/authorize",
+                &[("client_id", CLIENT_ID), ("scope", scope)],
+            )
             .map_err(|reason| OAuthError::Transport {
                 url: url.clone(),
                 reason,
@@ -221,13 +224,17 @@ impl OAuthClient {
     /// `POST /oauth/revoke` (RFC 7009). Any 200 is success.
     pub fn revoke(&self, token: &str, hint: &str) -> Result<(), OAuthError> {
         let url = self.url("/oauth/revoke");
-        let form = [("token", token), ("token_type_hint", hint), ("client_id", CLIENT_ID)];
-        let (status, body) = self
-            .post_form("/oauth/revoke", &form)
-            .map_err(|reason| OAuthError::Transport {
-                url: url.clone(),
-                reason,
-            })?;
+        let form = [
+            ("token", token),
+            ("token_type_hint", hint),
+            ("client_id", CLIENT_ID),
+        ];
+        let (status, body) =
+            self.post_form("/oauth/revoke", &form)
+                .map_err(|reason| OAuthError::Transport {
+                    url: url.clone(),
+                    reason,
+                })?;
         if status == 200 {
             Ok(())
         } else {
@@ -358,7 +365,10 @@ fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
         refresh_token_expires_at,
         scope: v.get("scope").and_then(Value::as_str).map(str::to_string),
         generation: v.get("generation").and_then(Value::as_i64),
-        session_id: v.get("session_id").and_then(Value::as_str).map(str::to_string),
+        session_id: v
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -367,10 +377,7 @@ fn json_body(body: &[u8]) -> Option<Value> {
 }
 
 fn error_field(body: &[u8], field: &str) -> Option<String> {
-    json_body(body)?
-        .get(field)?
-        .as_str()
-        .map(str::to_string)
+    json_body(body)?.get(field)?.as_str().map(str::to_string)
 }
 
 fn error_code(body: &[u8]) -> Option<String> {
@@ -407,9 +414,13 @@ mod tests {
     #[test]
     fn classification_is_by_status_and_code() {
         let rejected = classify_refresh(400, br#"{"error":"invalid_grant"}"#);
-        assert!(matches!(rejected, RefreshResponse::Rejected { ref error, .. } if error == "invalid_grant"));
+        assert!(
+            matches!(rejected, RefreshResponse::Rejected { ref error, .. } if error == "invalid_grant")
+        );
         let revoked = classify_refresh(401, br#"{"error":"session_invalid"}"#);
-        assert!(matches!(revoked, RefreshResponse::Rejected { ref error, .. } if error == "session_invalid"));
+        assert!(
+            matches!(revoked, RefreshResponse::Rejected { ref error, .. } if error == "session_invalid")
+        );
         assert!(matches!(
             classify_refresh(400, br#"{"error":"invalid_client"}"#),
             RefreshResponse::Transient(_)
@@ -418,7 +429,13 @@ mod tests {
             classify_refresh(409, br#"{"error":"something_else"}"#),
             RefreshResponse::Transient(_)
         ));
-        assert!(matches!(classify_refresh(200, b"not json"), RefreshResponse::Transient(_)));
-        assert!(matches!(classify_refresh(503, b""), RefreshResponse::Transient(_)));
+        assert!(matches!(
+            classify_refresh(200, b"not json"),
+            RefreshResponse::Transient(_)
+        ));
+        assert!(matches!(
+            classify_refresh(503, b""),
+            RefreshResponse::Transient(_)
+        ));
     }
 }

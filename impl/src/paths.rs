@@ -107,8 +107,14 @@ mod tests {
         let root = RuntimeRoot::new("/tmp/x");
         assert_eq!(root.session_file(), Path::new("/tmp/x/auth/session.json"));
         assert_eq!(root.salt_file(), Path::new("/tmp/x/auth/session.salt"));
-        assert_eq!(root.refresh_lock_file(), Path::new("/tmp/x/auth/refresh.lock"));
-        assert_eq!(root.session_lock_file(), Path::new("/tmp/x/auth/session.lock"));
+        assert_eq!(
+            root.refresh_lock_file(),
+            Path::new("/tmp/x/auth/refresh.lock")
+        );
+        assert_eq!(
+            root.session_lock_file(),
+            Path::new("/tmp/x/auth/session.lock")
+        );
     }
 
     #[test]

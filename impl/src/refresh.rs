@@ -190,7 +190,12 @@ impl RefreshTransaction<'_> {
         let guard = match RefreshLock::acquire(&self.lock_path, self.lock_wait) {
             Ok(guard) => guard,
             Err(timeout @ LockError::Timeout { .. }) => return self.on_lock_timeout(timeout),
-            Err(io) => return (Outcome::LockTimeoutError, Err(AuthError::Retryable(io.to_string()))),
+            Err(io) => {
+                return (
+                    Outcome::LockTimeoutError,
+                    Err(AuthError::Retryable(io.to_string())),
+                )
+            }
         };
         let step = match syncpoint::hit(points::LOCK_ACQUIRED) {
             Ok(()) => self.locked(caller, calls),
@@ -297,7 +302,13 @@ impl RefreshTransaction<'_> {
     }
 
     /// The server refused `sent`. Delete only if `sent` is still what is persisted.
-    fn on_rejection(&self, sent: &StoredSession, error: &str, calls: &mut u32, may_retry: bool) -> Step {
+    fn on_rejection(
+        &self,
+        sent: &StoredSession,
+        error: &str,
+        calls: &mut u32,
+        may_retry: bool,
+    ) -> Step {
         let now = (self.now)();
         match self.store.read() {
             Ok(Some(reread)) if !reread.same_material(sent) => {
@@ -335,7 +346,10 @@ impl RefreshTransaction<'_> {
         if let Err(e) = self.store.delete() {
             tracing::warn!("could not delete the rejected session: {e}");
         }
-        (Outcome::CurrentRejectionCleared, Err(AuthError::Relogin(cause)))
+        (
+            Outcome::CurrentRejectionCleared,
+            Err(AuthError::Relogin(cause)),
+        )
     }
 }
 

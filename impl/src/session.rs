@@ -132,8 +132,8 @@ impl StoredSession {
 
     /// Parses a decrypted plaintext. Times are coerced to UTC; unknown keys are kept.
     pub fn from_json(bytes: &[u8]) -> Result<Self, SessionFormatError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| SessionFormatError::NotJson(e.to_string()))?;
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| SessionFormatError::NotJson(e.to_string()))?;
         let Value::Object(mut obj) = value else {
             return Err(SessionFormatError::NotObject);
         };
@@ -273,12 +273,14 @@ fn take_time(
 ) -> Result<Option<DateTime<Utc>>, SessionFormatError> {
     match obj.shift_remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => parse_time(&s)
-            .map(Some)
-            .ok_or_else(|| SessionFormatError::BadValue {
-                key,
-                reason: format!("`{s}` is not an ISO-8601 time"),
-            }),
+        Some(Value::String(s)) => {
+            parse_time(&s)
+                .map(Some)
+                .ok_or_else(|| SessionFormatError::BadValue {
+                    key,
+                    reason: format!("`{s}` is not an ISO-8601 time"),
+                })
+        }
         Some(_) => Err(SessionFormatError::BadValue {
             key,
             reason: "expected an ISO-8601 string".into(),
@@ -341,7 +343,12 @@ mod tests {
         let mut s = StoredSession::from_json(src.as_bytes()).unwrap();
         s.access_token = "a2".into();
         let out = String::from_utf8(s.to_json()).unwrap();
-        assert!(out.starts_with(r#"{"user_id": "u", "future_key": {"a": [1, 2]}, "access_token": "a2""#), "{out}");
+        assert!(
+            out.starts_with(
+                r#"{"user_id": "u", "future_key": {"a": [1, 2]}, "access_token": "a2""#
+            ),
+            "{out}"
+        );
         assert!(!out.contains("generation"), "absent key written: {out}");
         assert!(!out.contains("refresh_token_expires_at"), "{out}");
         assert!(out.contains(r#""access_token_expires_at": "2026-01-01T00:00:00+00:00""#));

@@ -35,7 +35,9 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} has mode {mode:04o} and may be readable by other users: run `chmod 600 {path}`")]
+    #[error(
+        "{path} has mode {mode:04o} and may be readable by other users: run `chmod 600 {path}`"
+    )]
     InsecurePermissions { path: PathBuf, mode: u32 },
     #[error("{path} is unreadable ({reason}); it was left in place: run `spec-kitty auth login` to replace it")]
     Corrupt { path: PathBuf, reason: String },
@@ -136,7 +138,10 @@ pub fn derive_key(passphrase: &str, salt: &[u8]) -> [u8; 32] {
 }
 
 /// Validates the outer JSON and returns (nonce, ciphertext||tag).
-fn parse_envelope(contents: &[u8], path: &Path) -> Result<([u8; NONCE_LEN], Vec<u8>), StorageError> {
+fn parse_envelope(
+    contents: &[u8],
+    path: &Path,
+) -> Result<([u8; NONCE_LEN], Vec<u8>), StorageError> {
     if contents.iter().all(u8::is_ascii_whitespace) {
         return Err(StorageError::corrupt(path, "the file is empty"));
     }
@@ -160,7 +165,8 @@ fn parse_envelope(contents: &[u8], path: &Path) -> Result<([u8; NONCE_LEN], Vec<
             .get(name)
             .and_then(|v| v.as_str())
             .ok_or_else(|| StorageError::corrupt(path, format!("no `{name}` string")))?;
-        hex::decode(text).map_err(|e| StorageError::corrupt(path, format!("`{name}` is not hex: {e}")))
+        hex::decode(text)
+            .map_err(|e| StorageError::corrupt(path, format!("`{name}` is not hex: {e}")))
     };
     let nonce: [u8; NONCE_LEN] = field("nonce")?.try_into().map_err(|v: Vec<u8>| {
         StorageError::corrupt(path, format!("`nonce` is {} bytes, expected 12", v.len()))
@@ -169,7 +175,10 @@ fn parse_envelope(contents: &[u8], path: &Path) -> Result<([u8; NONCE_LEN], Vec<
     if ciphertext.len() < TAG_LEN {
         return Err(StorageError::corrupt(
             path,
-            format!("`ciphertext` is {} bytes, shorter than the 16-byte tag", ciphertext.len()),
+            format!(
+                "`ciphertext` is {} bytes, shorter than the 16-byte tag",
+                ciphertext.len()
+            ),
         ));
     }
     Ok((nonce, ciphertext))
@@ -212,7 +221,11 @@ impl SessionStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StorageError::io(&path, e)),
         };
-        let mode = file.metadata().map_err(|e| StorageError::io(&path, e))?.mode() & 0o777;
+        let mode = file
+            .metadata()
+            .map_err(|e| StorageError::io(&path, e))?
+            .mode()
+            & 0o777;
         if mode & 0o077 != 0 {
             return Err(StorageError::InsecurePermissions { path, mode });
         }
@@ -382,8 +395,12 @@ mod tests {
     fn seal_then_open_round_trips() {
         let cipher = SessionCipher::derive("h:1", &[7u8; 16]);
         let sealed = cipher.seal(b"{}", [1u8; 12]);
-        assert!(sealed.starts_with(r#"{"version": 2, "nonce": "010101010101010101010101", "ciphertext": ""#));
-        assert_eq!(cipher.open(sealed.as_bytes(), Path::new("x")).unwrap(), b"{}");
+        assert!(sealed
+            .starts_with(r#"{"version": 2, "nonce": "010101010101010101010101", "ciphertext": ""#));
+        assert_eq!(
+            cipher.open(sealed.as_bytes(), Path::new("x")).unwrap(),
+            b"{}"
+        );
     }
 
     #[test]
@@ -391,6 +408,9 @@ mod tests {
         let p = machine_passphrase();
         let (host, uid) = p.rsplit_once(':').unwrap();
         assert!(!host.is_empty());
-        assert_eq!(uid.parse::<u32>().unwrap(), rustix::process::getuid().as_raw());
+        assert_eq!(
+            uid.parse::<u32>().unwrap(),
+            rustix::process::getuid().as_raw()
+        );
     }
 }

@@ -8,7 +8,9 @@
 use crate::lock::{RefreshLock, DEFAULT_WAIT};
 use crate::oauth::{OAuthClient, RefreshResponse, DEFAULT_TIMEOUT};
 use crate::paths::{saas_url, PathsError, RuntimeRoot};
-use crate::refresh::{AuthError, RefreshTransaction, ReloginCause, TokenEndpoint, TransactionReport};
+use crate::refresh::{
+    AuthError, RefreshTransaction, ReloginCause, TokenEndpoint, TransactionReport,
+};
 use crate::session::StoredSession;
 use crate::storage::SessionStore;
 use crate::syncpoint::{self, points};

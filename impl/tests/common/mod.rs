@@ -1,0 +1,185 @@
+//! Helpers shared by the impl integration tests: a wiremock SaaS that runs on its own runtime
+//! (so the blocking client under test can call it from a plain test thread), and seeded roots.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, Utc};
+use spec_kitty::paths::RuntimeRoot;
+use spec_kitty::session::StoredSession;
+use spec_kitty::storage::SessionStore;
+use wiremock::MockServer;
+
+/// A wiremock server on a private multi-thread runtime: it keeps serving while the test thread
+/// makes blocking calls.
+pub struct MockSaas {
+    pub server: MockServer,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl MockSaas {
+    pub fn start() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(MockServer::start());
+        Self { server, rt }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn mount(&self, mock: wiremock::Mock) {
+        self.rt.block_on(mock.mount(&self.server));
+    }
+
+    /// The form bodies of every request received, in order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect()
+    }
+
+    pub fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+}
+
+/// A temp runtime root with a store keyed by a fixed passphrase (fast to reuse).
+pub struct Root {
+    pub dir: tempfile::TempDir,
+    pub root: RuntimeRoot,
+}
+
+impl Root {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RuntimeRoot::new(dir.path());
+        Self { dir, root }
+    }
+
+    pub fn store(&self) -> SessionStore {
+        SessionStore::for_root(&self.root).unwrap()
+    }
+}
+
+pub fn at(offset_s: i64) -> DateTime<Utc> {
+    Utc::now() + Duration::seconds(offset_s)
+}
+
+/// A session with material `(session_id, refresh)`, access expiring in `access_s` and refresh in
+/// `refresh_s` seconds.
+pub fn session(session_id: &str, refresh: &str, access_s: i64, refresh_s: i64) -> StoredSession {
+    StoredSession {
+        user_id: "user_1".into(),
+        email: "dev@example.com".into(),
+        name: "Dev User".into(),
+        access_token: format!("at-for-{refresh}"),
+        refresh_token: refresh.into(),
+        session_id: session_id.into(),
+        issued_at: at(-60),
+        access_token_expires_at: at(access_s),
+        refresh_token_expires_at: Some(at(refresh_s)),
+        scope: "openid offline_access".into(),
+        storage_backend: "file".into(),
+        last_used_at: at(-60),
+        auth_method: "device_code".into(),
+        generation: Some(1),
+        ..Default::default()
+    }
+}
+
+/// The standard 200 body of a rotation.
+pub fn grant_body(access: &str, refresh: &str) -> serde_json::Value {
+    serde_json::json!({
+        "access_token": access,
+        "refresh_token": refresh,
+        "expires_in": 3600,
+        "refresh_token_expires_at": "2099-01-01T00:00:00+00:00",
+        "scope": "openid offline_access",
+        "generation": 2,
+    })
+}
+
+/// A fake SaaS plus a runtime root seeded with one of its sessions, for tests that drive the
+/// real `spec-kitty` binary.
+pub struct Seeded {
+    pub root: Root,
+    pub saas: fake_saas::FakeSaas,
+    pub seeded: fake_saas::SeededSession,
+}
+
+impl Seeded {
+    /// Starts a fake SaaS with `config`, seeds a session with the given relative expiries and
+    /// writes it into a fresh root through the production store.
+    pub fn new(config: fake_saas::SaasConfig, access_s: i64, refresh_s: i64) -> Self {
+        let saas = fake_saas::FakeSaas::start(config).unwrap();
+        let seeded = saas.seed_session(fake_saas::SeedRequest {
+            access_expires_in_s: access_s,
+            refresh_expires_in_s: refresh_s,
+            generation: None,
+        });
+        let root = Root::new();
+        root.store().write(&stored_from(&seeded)).unwrap();
+        Self { root, saas, seeded }
+    }
+
+    /// `spec-kitty` with a hermetic environment pointed at this root and SaaS.
+    pub fn cmd(&self) -> std::process::Command {
+        spec_kitty_cmd(&self.root, Some(&self.saas.url()))
+    }
+}
+
+/// `spec-kitty` with every inherited `SPEC_KITTY_*` removed and the root (and SaaS) set.
+pub fn spec_kitty_cmd(root: &Root, saas_url: Option<&str>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spec-kitty"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SPEC_KITTY_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("SPEC_KITTY_HOME", root.root.base());
+    cmd.env("HOME", root.dir.path());
+    if let Some(url) = saas_url {
+        cmd.env("SPEC_KITTY_SAAS_URL", url);
+    }
+    cmd
+}
+
+/// The session the CLI would have stored for a fake-SaaS session.
+pub fn stored_from(s: &fake_saas::SeededSession) -> StoredSession {
+    StoredSession {
+        user_id: s.user_id.clone(),
+        email: s.email.clone(),
+        name: s.name.clone(),
+        teams: s
+            .teams
+            .iter()
+            .map(|t| spec_kitty::session::Team {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                role: t.role.clone(),
+                is_private_teamspace: t.is_private_teamspace,
+                slug: Some(t.slug.clone()),
+                extra: Default::default(),
+            })
+            .collect(),
+        default_team_id: s.default_team_id.clone(),
+        access_token: s.access_token.clone(),
+        refresh_token: s.refresh_token.clone(),
+        session_id: s.session_id.clone(),
+        issued_at: Utc::now(),
+        access_token_expires_at: s.access_expires_at,
+        refresh_token_expires_at: Some(s.refresh_expires_at),
+        scope: s.scope.clone(),
+        storage_backend: "file".into(),
+        last_used_at: Utc::now(),
+        auth_method: "device_code".into(),
+        generation: Some(s.generation),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,254 @@
+//! Every branch of the token endpoint (and the other SaaS calls) against a real HTTP server.
+
+mod common;
+
+use common::MockSaas;
+use spec_kitty::oauth::{DevicePoll, OAuthClient, RefreshResponse};
+use std::time::{Duration, Instant};
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+fn token_answer(saas: &MockSaas, template: ResponseTemplate) -> RefreshResponse {
+    saas.mount(
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .respond_with(template),
+    );
+    OAuthClient::new(&saas.uri(), Duration::from_secs(2))
+        .unwrap()
+        .refresh("rt-1")
+}
+
+#[test]
+fn granted_with_every_field() {
+    let saas = MockSaas::start();
+    saas.mount(
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(body_string_contains("grant_type=refresh_token"))
+            .and(body_string_contains("refresh_token=rt-1"))
+            .and(body_string_contains("client_id=cli_native"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(common::grant_body("at-2", "rt-2")),
+            )
+            .expect(1),
+    );
+    let client = OAuthClient::new(&saas.uri(), Duration::from_secs(2)).unwrap();
+    let RefreshResponse::Granted(grant) = client.refresh("rt-1") else {
+        panic!("expected a grant")
+    };
+    assert_eq!(grant.access_token, "at-2");
+    assert_eq!(grant.refresh_token.as_deref(), Some("rt-2"));
+    assert_eq!(grant.expires_in, 3600);
+    assert_eq!(grant.generation, Some(2));
+    assert_eq!(
+        grant.refresh_token_expires_at.unwrap().to_rfc3339(),
+        "2099-01-01T00:00:00+00:00"
+    );
+    saas.verify();
+}
+
+#[test]
+fn granted_minimal_body_uses_defaults() {
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "at-2"})),
+    );
+    let RefreshResponse::Granted(grant) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(
+        grant.refresh_token, None,
+        "no rotation: keep the old refresh token"
+    );
+    assert_eq!(grant.expires_in, 3600);
+    assert_eq!(grant.refresh_token_expires_at, None);
+}
+
+#[test]
+fn granted_with_relative_refresh_expiry() {
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"access_token": "a", "refresh_token_expires_in": 120, "expires_in": 60}),
+        ),
+    );
+    let RefreshResponse::Granted(grant) = answer else {
+        panic!("{answer:?}")
+    };
+    let left = (grant.refresh_token_expires_at.unwrap() - chrono::Utc::now()).num_seconds();
+    assert!((110..=120).contains(&left), "{left}");
+    assert_eq!(grant.expires_in, 60);
+}
+
+#[test]
+fn invalid_grant_is_a_rejection() {
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(400).set_body_json(
+            serde_json::json!({"error": "invalid_grant", "error_description": "used"}),
+        ),
+    );
+    assert_eq!(
+        answer,
+        RefreshResponse::Rejected {
+            error: "invalid_grant".into(),
+            description: Some("used".into())
+        }
+    );
+}
+
+#[test]
+fn session_invalid_401_is_a_rejection() {
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(401).set_body_json(serde_json::json!({"error": "session_invalid"})),
+    );
+    assert!(
+        matches!(answer, RefreshResponse::Rejected { error, .. } if error == "session_invalid")
+    );
+}
+
+#[test]
+fn other_400_is_not_a_rejection() {
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_client"})),
+    );
+    assert!(
+        matches!(answer, RefreshResponse::Transient(_)),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn replay_409_is_typed() {
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(409).set_body_json(
+            serde_json::json!({"error": "refresh_replay_benign_retry", "retry_after": 2}),
+        ),
+    );
+    assert_eq!(
+        answer,
+        RefreshResponse::Replay {
+            retry_after: Some(2)
+        }
+    );
+}
+
+#[test]
+fn server_errors_and_malformed_bodies_are_transient() {
+    for template in [
+        ResponseTemplate::new(500),
+        ResponseTemplate::new(503).set_body_string("down"),
+        ResponseTemplate::new(200).set_body_string("{not json"),
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"token_type": "Bearer"})),
+        ResponseTemplate::new(409).set_body_json(serde_json::json!({"error": "conflict"})),
+        ResponseTemplate::new(200).set_body_string("x".repeat(2 << 20)),
+    ] {
+        let saas = MockSaas::start();
+        let answer = token_answer(&saas, template);
+        assert!(
+            matches!(answer, RefreshResponse::Transient(_)),
+            "{answer:?}"
+        );
+    }
+}
+
+#[test]
+fn timeout_is_transient_and_bounded() {
+    let saas = MockSaas::start();
+    saas.mount(
+        Mock::given(path("/oauth/token"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5))),
+    );
+    let client = OAuthClient::new(&saas.uri(), Duration::from_millis(300)).unwrap();
+    let started = Instant::now();
+    let answer = client.refresh("rt-1");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(answer, RefreshResponse::Transient("timed out".into()));
+}
+
+#[test]
+fn connection_refused_is_transient() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client =
+        OAuthClient::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1)).unwrap();
+    assert!(matches!(
+        client.refresh("rt"),
+        RefreshResponse::Transient(_)
+    ));
+}
+
+#[test]
+fn device_poll_branches() {
+    let cases = [
+        (400, "authorization_pending", DevicePoll::Pending),
+        (400, "slow_down", DevicePoll::SlowDown),
+        (400, "access_denied", DevicePoll::Denied),
+        (400, "expired_token", DevicePoll::Expired),
+    ];
+    for (status, error, expected) in cases {
+        let saas = MockSaas::start();
+        saas.mount(
+            Mock::given(path("/oauth/token"))
+                .and(body_string_contains("device_code=dc-1"))
+                .and(body_string_contains(
+                    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code",
+                ))
+                .respond_with(
+                    ResponseTemplate::new(status)
+                        .set_body_json(serde_json::json!({"error": error})),
+                ),
+        );
+        let client = OAuthClient::new(&saas.uri(), Duration::from_secs(2)).unwrap();
+        assert_eq!(client.poll_device("dc-1"), expected, "{error}");
+    }
+    let saas = MockSaas::start();
+    saas.mount(
+        Mock::given(path("/oauth/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(common::grant_body("a", "r"))),
+    );
+    let client = OAuthClient::new(&saas.uri(), Duration::from_secs(2)).unwrap();
+    assert!(matches!(client.poll_device("dc-1"), DevicePoll::Granted(_)));
+}
+
+#[test]
+fn revoke_and_profile() {
+    let saas = MockSaas::start();
+    saas.mount(
+        Mock::given(method("POST"))
+            .and(path("/oauth/revoke"))
+            .and(body_string_contains("token=rt-1"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1),
+    );
+    saas.mount(
+        Mock::given(method("GET"))
+            .and(path("/api/v1/me"))
+            .and(header("authorization", "Bearer at-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "user_id": "u1", "email": "e@x", "name": "N",
+                "teams": [{"id": "t", "name": "T", "role": "owner", "is_private_teamspace": true, "slug": "t-s"}],
+                "default_team_id": "t"
+            }))),
+    );
+    let client = OAuthClient::new(&saas.uri(), Duration::from_secs(2)).unwrap();
+    client.revoke("rt-1", "refresh_token").unwrap();
+    let me = client.me("at-1").unwrap();
+    assert_eq!(me.teams[0].slug(), "t-s");
+    assert!(client.me("wrong").is_err());
+    saas.verify();
+}
