@@ -123,11 +123,14 @@ fn init_logging(verbose: u8) {
             eprintln!("warning: SPEC_KITTY_LOG={spec:?} is not a log filter; using `info`");
             Targets::new().with_default(LevelFilter::INFO)
         }),
-        _ => Targets::new().with_default(match verbose {
-            0 => LevelFilter::OFF,
-            1 => LevelFilter::INFO,
-            _ => LevelFilter::DEBUG,
-        }),
+        _ => match verbose {
+            0 => Targets::new().with_default(LevelFilter::OFF),
+            1 => Targets::new().with_default(LevelFilter::INFO),
+            // Debug for our own code only: dependency internals stay at warnings.
+            _ => Targets::new()
+                .with_default(LevelFilter::WARN)
+                .with_target("spec_kitty", LevelFilter::DEBUG),
+        },
     };
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;

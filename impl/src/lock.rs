@@ -178,9 +178,9 @@ impl RefreshLockGuard {
 
 impl Drop for RefreshLockGuard {
     fn drop(&mut self) {
-        // Truncate in place; the flock goes with the descriptor when `file` closes.
+        // Truncate in place, no fsync: an empty record is only a diagnostic, and a record that
+        // survives a crash is harmless because the flock, not the record, decides who holds it.
         let _ = self.file.set_len(0);
-        let _ = self.file.sync_all();
         let _ = flock(&self.file, FlockOperation::Unlock);
     }
 }

@@ -54,20 +54,25 @@ pub struct LogoutReport {
 /// The SaaS token endpoint, built on first use so commands that never refresh never need
 /// `SPEC_KITTY_SAAS_URL` or an HTTP client.
 struct LazySaas {
+    /// An explicit base URL; `None` reads `SPEC_KITTY_SAAS_URL` on first use.
+    url: Option<String>,
     timeout: Duration,
-    client: OnceLock<Result<OAuthClient, String>>,
+    client: OnceLock<Result<OAuthClient, AuthError>>,
 }
 
 impl LazySaas {
     fn client(&self) -> Result<&OAuthClient, AuthError> {
         let built = self.client.get_or_init(|| {
-            let url = saas_url().map_err(|e| e.to_string())?;
-            OAuthClient::new(&url, self.timeout).map_err(|e| e.to_string())
+            let url = match &self.url {
+                Some(url) => url.clone(),
+                None => saas_url().map_err(|_| AuthError::Config(PathsError::NoSaasUrl))?,
+            };
+            OAuthClient::new(&url, self.timeout).map_err(|e| AuthError::Retryable(e.to_string()))
         });
         match built {
             Ok(client) => Ok(client),
-            Err(_) if saas_url().is_err() => Err(AuthError::Config(PathsError::NoSaasUrl)),
-            Err(reason) => Err(AuthError::Retryable(reason.clone())),
+            Err(AuthError::Config(_)) => Err(AuthError::Config(PathsError::NoSaasUrl)),
+            Err(other) => Err(AuthError::Retryable(other.to_string())),
         }
     }
 }
@@ -103,12 +108,19 @@ impl TokenManager {
             store,
             settings,
             saas: LazySaas {
+                url: None,
                 timeout: settings.network_ceiling,
                 client: OnceLock::new(),
             },
             session: Mutex::new(session),
             flight: Mutex::new(()),
         })
+    }
+
+    /// Uses `url` as the SaaS base URL instead of `SPEC_KITTY_SAAS_URL` (embedders, tests).
+    pub fn with_saas_url(mut self, url: impl Into<String>) -> Self {
+        self.saas.url = Some(url.into());
+        self
     }
 
     /// A copy of the in-memory session.

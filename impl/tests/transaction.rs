@@ -454,13 +454,15 @@ fn single_flight_within_one_process() {
         )
         .expect(1),
     );
-    // The token manager reads the SaaS URL from the environment; this test binary sets it once.
-    std::env::set_var(spec_kitty::paths::SAAS_URL_ENV, saas.uri());
     let settings = RefreshSettings {
         lock_wait: Duration::from_secs(5),
         network_ceiling: Duration::from_secs(5),
     };
-    let manager = Arc::new(TokenManager::with_store(root.store(), settings).unwrap());
+    let manager = Arc::new(
+        TokenManager::with_store(root.store(), settings)
+            .unwrap()
+            .with_saas_url(saas.uri()),
+    );
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let m = manager.clone();
@@ -470,5 +472,58 @@ fn single_flight_within_one_process() {
     for t in threads {
         assert_eq!(t.join().unwrap(), "at-2");
     }
+    saas.verify();
+}
+
+#[test]
+fn logout_waits_for_an_in_flight_refresh_and_wins() {
+    use spec_kitty::token_manager::{RefreshSettings, TokenManager};
+    let (root, saas) = (Root::new(), MockSaas::start());
+    root.store()
+        .write(&session("s1", "rt-1", 3600, 86_400))
+        .unwrap();
+    saas.mount(
+        Mock::given(method("POST"))
+            .and(path("/oauth/revoke"))
+            .and(wiremock::matchers::body_string_contains("token=rt-2"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1),
+    );
+    let settings = RefreshSettings {
+        lock_wait: Duration::from_secs(5),
+        network_ceiling: Duration::from_secs(5),
+    };
+    let manager = TokenManager::with_store(root.store(), settings)
+        .unwrap()
+        .with_saas_url(saas.uri());
+
+    // Another process is mid-refresh: it holds the lock and is about to persist rt-2.
+    let held = RefreshLock::try_acquire(&root.root.refresh_lock_file())
+        .unwrap()
+        .unwrap();
+    let refresher_root = root.root.clone();
+    let refresher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        SessionStore::for_root(&refresher_root)
+            .unwrap()
+            .write(&session("s1", "rt-2", 3600, 86_400))
+            .unwrap();
+        drop(held);
+    });
+    let started = Instant::now();
+    let report = manager.logout().unwrap();
+    refresher.join().unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "logout waited for the lock"
+    );
+    assert!(report.removed);
+    assert_eq!(
+        report.revocation,
+        Some(Ok(())),
+        "the newest refresh token was revoked"
+    );
+    assert!(persisted(&root).is_none(), "no resurrection");
+    assert!(!manager.is_authenticated());
     saas.verify();
 }
