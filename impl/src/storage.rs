@@ -120,8 +120,17 @@ impl SessionCipher {
     /// Decrypts `session.json` contents. `path` only names the file in errors.
     pub fn open(&self, contents: &[u8], path: &Path) -> Result<Vec<u8>, StorageError> {
         let (nonce, ciphertext) = parse_envelope(contents, path)?;
+        self.decrypt(&nonce, &ciphertext, path)
+    }
+
+    fn decrypt(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        ciphertext: &[u8],
+        path: &Path,
+    ) -> Result<Vec<u8>, StorageError> {
         self.cipher
-            .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
             .map_err(|_| StorageError::DecryptFailed {
                 path: path.to_path_buf(),
             })
@@ -233,9 +242,9 @@ impl SessionStore {
         file.read_to_end(&mut contents)
             .map_err(|e| StorageError::io(&path, e))?;
         // Validate the envelope before the salt so a damaged file is named as such.
-        parse_envelope(&contents, &path)?;
+        let (nonce, ciphertext) = parse_envelope(&contents, &path)?;
         let salt = self.read_salt()?;
-        let plaintext = self.cipher_for(&salt).open(&contents, &path)?;
+        let plaintext = self.cipher_for(&salt).decrypt(&nonce, &ciphertext, &path)?;
         StoredSession::from_json(&plaintext)
             .map(Some)
             .map_err(|source| StorageError::BadPlaintext { path, source })

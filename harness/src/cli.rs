@@ -1,0 +1,406 @@
+//! The `scenario` command line: `run`, `list`, `check`.
+//!
+//! Exit codes: 0 every scenario passed (or every file is valid), 1 a scenario failed, 2 invalid
+//! input (a file that does not validate, a missing path, a filter that matches nothing).
+
+use crate::runner::{run_scenario, RunOptions, ScenarioReport};
+use crate::schema::{load_file, Diagnostic, Scenario};
+use crate::{discover, junit, timeline};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// Runs declarative TOML scenarios as real processes against an embedded fake SaaS.
+#[derive(Debug, Parser)]
+#[command(name = "scenario", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// One JSON document on stdout; all prose goes to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Write a JUnit XML report to FILE (run only).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub junit: Option<PathBuf>,
+    /// Write a text timeline and an HTML swimlane page per scenario into DIR (run only).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub report: Option<PathBuf>,
+    /// Keep each scenario's temp runtime root and print where it is (run only).
+    #[arg(long, global = true)]
+    pub keep: bool,
+    /// Only scenarios whose id or name contains SUBSTR.
+    #[arg(long, value_name = "SUBSTR", global = true)]
+    pub filter: Option<String>,
+    /// Scenarios run in parallel (default: the number of CPUs).
+    #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
+    pub jobs: Option<usize>,
+    /// The executable children run as (`<exe> __exec spec-kitty ...`); default: this one.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub executor: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios (files, or directories of *.toml; default: ./scenarios).
+    Run { paths: Vec<PathBuf> },
+    /// List the scenarios (one per variant).
+    List { paths: Vec<PathBuf> },
+    /// Validate scenario files without running anything.
+    Check { paths: Vec<PathBuf> },
+}
+
+/// Parses the process arguments and runs; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    run(cli)
+}
+
+struct Loaded {
+    files: Vec<PathBuf>,
+    scenarios: Vec<Scenario>,
+    errors: Vec<Diagnostic>,
+}
+
+fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
+    let files = discover::collect(&discover::or_default(paths))?;
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for f in &files {
+        match load_file(f) {
+            Ok(s) => scenarios.extend(s),
+            Err(inv) => errors.extend(inv.0),
+        }
+    }
+    let mut ids = std::collections::BTreeMap::<String, PathBuf>::new();
+    for s in &scenarios {
+        if let Some(other) = ids.insert(s.id.clone(), s.file.clone()) {
+            errors.push(Diagnostic {
+                file: s.file.clone(),
+                line: 0,
+                column: 0,
+                message: format!("scenario id {:?} is also used by {}", s.id, other.display()),
+                expected: Some("unique file names across the paths given".into()),
+            });
+        }
+    }
+    Ok(Loaded {
+        files,
+        scenarios,
+        errors,
+    })
+}
+
+fn matches(s: &Scenario, filter: &Option<String>) -> bool {
+    match filter {
+        None => true,
+        Some(f) => s.id.contains(f.as_str()) || s.title.contains(f.as_str()),
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    let paths = match &cli.command {
+        Command::Run { paths } | Command::List { paths } | Command::Check { paths } => {
+            paths.clone()
+        }
+    };
+    let loaded = match load(&paths) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("scenario: {e}");
+            if cli.json {
+                print_json(&serde_json::json!({"valid": false, "errors": [{"message": e}]}));
+            }
+            return 2;
+        }
+    };
+    for d in &loaded.errors {
+        eprintln!("{d}");
+    }
+    match cli.command {
+        Command::Check { .. } => {
+            let valid = loaded.errors.is_empty();
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "valid": valid,
+                    "files": loaded.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                    "scenarios": loaded.scenarios.len(),
+                    "errors": loaded.errors,
+                }));
+            }
+            if valid {
+                eprintln!(
+                    "{} file(s), {} scenario(s): valid",
+                    loaded.files.len(),
+                    loaded.scenarios.len()
+                );
+                0
+            } else {
+                eprintln!("{} error(s)", loaded.errors.len());
+                2
+            }
+        }
+        Command::List { .. } => {
+            if !loaded.errors.is_empty() {
+                return 2;
+            }
+            let list: Vec<&Scenario> = loaded
+                .scenarios
+                .iter()
+                .filter(|s| matches(s, &cli.filter))
+                .collect();
+            if cli.json {
+                let items: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.id,
+                            "name": s.title,
+                            "file": s.file.display().to_string(),
+                            "line": s.line,
+                            "description": s.description,
+                            "budget_s": s.budget.as_secs_f64(),
+                            "processes": s.processes.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                            "steps": s.steps.len(),
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::json!({ "scenarios": items }));
+            } else {
+                let width = list.iter().map(|s| s.id.len()).max().unwrap_or(0);
+                for s in &list {
+                    println!("{:<width$}  {}", s.id, s.title);
+                }
+            }
+            0
+        }
+        Command::Run { .. } => {
+            if !loaded.errors.is_empty() {
+                eprintln!("{} error(s): nothing was run", loaded.errors.len());
+                return 2;
+            }
+            let selected: Vec<Scenario> = loaded
+                .scenarios
+                .into_iter()
+                .filter(|s| matches(s, &cli.filter))
+                .collect();
+            if selected.is_empty() {
+                eprintln!(
+                    "scenario: no scenario matches the filter {:?}",
+                    cli.filter.as_deref().unwrap_or("")
+                );
+                return 2;
+            }
+            let mut opts = RunOptions {
+                keep: cli.keep,
+                ..RunOptions::default()
+            };
+            if let Some(exe) = &cli.executor {
+                opts.executor = exe.clone();
+            }
+            let jobs = cli
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
+            let reports = run_all(&selected, &opts, jobs, cli.json);
+            finish_run(&cli, &reports)
+        }
+    }
+}
+
+/// Runs scenarios on `jobs` worker threads; prints each result as it completes. Returns the
+/// reports in the input order.
+pub fn run_all(
+    scenarios: &[Scenario],
+    opts: &RunOptions,
+    jobs: usize,
+    json: bool,
+) -> Vec<ScenarioReport> {
+    let progress = std::io::stderr().is_terminal();
+    let running: std::sync::Mutex<Vec<String>> = std::sync::Mutex::default();
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, ScenarioReport)>();
+    let total = scenarios.len();
+    let mut slots: Vec<Option<ScenarioReport>> = vec![None; total];
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(total) {
+            let tx = tx.clone();
+            let next = &next;
+            let running = &running;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= total {
+                    return;
+                }
+                let id = scenarios[i].id.clone();
+                running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(id.clone());
+                let report = run_scenario(&scenarios[i], opts);
+                running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(|r| r != &id);
+                if tx.send((i, report)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut done = 0;
+        let status = |done: usize| {
+            let names = running.lock().unwrap_or_else(|p| p.into_inner()).join(", ");
+            eprint!("\r\x1b[2K[{done}/{total}] running {names}");
+        };
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                Ok((i, report)) => {
+                    done += 1;
+                    if progress {
+                        eprint!("\r\x1b[2K");
+                    }
+                    print_result(&report, json);
+                    slots[i] = Some(report);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if progress && done < total {
+                status(done);
+            }
+        }
+        if progress {
+            eprint!("\r\x1b[2K");
+        }
+    });
+    slots.into_iter().flatten().collect()
+}
+
+fn print_result(r: &ScenarioReport, json: bool) {
+    let line = format!(
+        "{} {} ({:.2} s)",
+        if r.passed { "PASS" } else { "FAIL" },
+        r.id,
+        r.duration_ms / 1000.0
+    );
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+    }
+    if let Some(root) = &r.kept_root {
+        eprintln!("  kept runtime root of {}: {root}", r.id);
+    }
+    if !r.passed {
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(
+            e,
+            "--- {} failed: {} ({}:{})",
+            r.id, r.title, r.file, r.line
+        );
+        for f in &r.failures {
+            let _ = writeln!(e, "  - {f}");
+        }
+        let _ = writeln!(e, "  timeline:");
+        for l in r.timeline.render_text().lines() {
+            let _ = writeln!(e, "  {l}");
+        }
+        let _ = writeln!(e, "---");
+    }
+}
+
+fn slug(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Writes `<dir>/<slug>.timeline.txt`, `<dir>/<slug>.html` and `<dir>/index.html`.
+pub fn write_report_dir(dir: &Path, reports: &[ScenarioReport]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut index = Vec::new();
+    for r in reports {
+        let s = slug(&r.id);
+        let mut text = format!(
+            "{} — {}\n{}\nresult: {} in {:.0} ms\n",
+            r.id,
+            r.title,
+            r.description,
+            if r.passed { "PASSED" } else { "FAILED" },
+            r.duration_ms
+        );
+        for f in &r.failures {
+            text.push_str(&format!("- {f}\n"));
+        }
+        text.push('\n');
+        text.push_str(&r.timeline.render_text());
+        std::fs::write(dir.join(format!("{s}.timeline.txt")), text)?;
+        let html = format!("{s}.html");
+        std::fs::write(dir.join(&html), timeline::render_html(r))?;
+        index.push((html, r));
+    }
+    std::fs::write(dir.join("index.html"), timeline::render_index(&index))
+}
+
+fn finish_run(cli: &Cli, reports: &[ScenarioReport]) -> i32 {
+    let passed = reports.iter().filter(|r| r.passed).count();
+    let failed = reports.len() - passed;
+    let total_ms: f64 = reports.iter().map(|r| r.duration_ms).sum();
+    let mut code = if failed == 0 { 0 } else { 1 };
+    if let Some(path) = &cli.junit {
+        if let Err(e) = std::fs::write(path, junit::render(reports)) {
+            eprintln!("scenario: cannot write {}: {e}", path.display());
+            code = code.max(1);
+        }
+    }
+    if let Some(dir) = &cli.report {
+        match write_report_dir(dir, reports) {
+            Ok(()) => eprintln!("report: {}", dir.join("index.html").display()),
+            Err(e) => {
+                eprintln!(
+                    "scenario: cannot write the report into {}: {e}",
+                    dir.display()
+                );
+                code = code.max(1);
+            }
+        }
+    }
+    let summary = format!("{passed} passed, {failed} failed");
+    if cli.json {
+        eprintln!("{summary} ({:.2} s of scenario time)", total_ms / 1000.0);
+        print_json(&serde_json::json!({
+            "passed": passed,
+            "failed": failed,
+            "scenarios": reports,
+        }));
+    } else {
+        println!("{summary}");
+    }
+    code
+}

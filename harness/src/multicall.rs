@@ -1,0 +1,63 @@
+//! Multicall: the runner's own executable plays every child process, so no binary has to be
+//! found on disk. A child is spawned as `<exe> __exec spec-kitty <args...>` or
+//! `<exe> __exec legacy-client [--force]`; [`dispatch`] recognises that and never returns.
+//!
+//! Call [`dispatch`] first thing in `main` of every executable the runner may use as its
+//! executor (the `scenario` binary and the `tests/scenarios.rs` test binary).
+
+use std::ffi::OsString;
+
+/// The first argument that marks a child invocation.
+pub const EXEC_ARG: &str = "__exec";
+/// `__exec spec-kitty ...`.
+pub const SPEC_KITTY: &str = "spec-kitty";
+/// `__exec legacy-client ...`.
+pub const LEGACY_CLIENT: &str = "legacy-client";
+
+/// Environment variables that steer a child's sync points and test overrides. The runner
+/// itself must never see them: its seeding goes through the production library, which would
+/// otherwise report sync points to some other runner's socket.
+const CHILD_ONLY_ENV: &[&str] = &[
+    spec_kitty::syncpoint::SOCKET_ENV,
+    spec_kitty::syncpoint::PROCESS_ENV,
+    spec_kitty::syncpoint::LOCK_WAIT_ENV,
+    spec_kitty::syncpoint::REFRESH_CEILING_ENV,
+    spec_kitty::syncpoint::CLOCK_OFFSET_ENV,
+];
+
+/// If this process was started as `<exe> __exec <program> <args...>`, runs that program and
+/// exits with its code. Otherwise removes the child-only variables from this process's own
+/// environment (see [`CHILD_ONLY_ENV`]) and returns.
+pub fn dispatch() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).map(|a| a == EXEC_ARG) == Some(true) {
+        let code = run_child(&args[2..]);
+        std::process::exit(code);
+    }
+    for name in CHILD_ONLY_ENV {
+        if std::env::var_os(name).is_some() {
+            // Single-threaded at this point of `main`.
+            std::env::remove_var(name);
+        }
+    }
+}
+
+/// Runs `program args...` in this process and returns its exit code.
+pub fn run_child(rest: &[OsString]) -> i32 {
+    let Some(program) = rest.first() else {
+        eprintln!("{EXEC_ARG}: missing program ({SPEC_KITTY} | {LEGACY_CLIENT})");
+        return 2;
+    };
+    if program == SPEC_KITTY {
+        // args[0] is the program name, as the CLI expects.
+        spec_kitty::cli::run(rest.to_vec())
+    } else if program == LEGACY_CLIENT {
+        crate::legacy::run(rest[1..].to_vec())
+    } else {
+        eprintln!(
+            "{EXEC_ARG}: unknown program {:?} (expected {SPEC_KITTY} or {LEGACY_CLIENT})",
+            program
+        );
+        2
+    }
+}

@@ -1,0 +1,2508 @@
+//! The scenario file format: strict serde structs (unknown keys are errors), then semantic
+//! validation into the resolved [`Scenario`] the runner executes.
+//!
+//! Every error carries the file, the 1-based line and column and, where it helps, the expected
+//! form. `SCENARIO_FORMAT.md` beside this crate documents the format for people.
+
+use fake_saas::{FaultSpec, SaasConfig};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The pseudo-point that means "until the process exits".
+pub const EXIT: &str = "exit";
+/// Pseudo-points usable in `[[expect.timing]]` and `expect.order` besides real points.
+pub const START: &str = "start";
+/// Points the built-in legacy client reports (it is not production code, so they live here).
+pub const LEGACY_POINTS: &[&str] = &[
+    "legacy.loaded",
+    "legacy.network_before",
+    "legacy.network_after",
+    "legacy.persisted",
+    "legacy.deleted",
+];
+/// Refresh transaction outcomes (DESIGN §4), as reported in the `refresh.outcome` detail.
+pub const OUTCOMES: &[&str] = &[
+    "adopted_newer",
+    "refreshed",
+    "stale_rejection_preserved",
+    "current_rejection_cleared",
+    "lock_timeout_adopted",
+    "lock_timeout_error",
+    // Beyond DESIGN §4's table: the refresh token is known locally to be past its lifetime, so
+    // no network call is made and nothing is deleted.
+    "refresh_token_expired",
+];
+/// `expect.outcomes` value meaning "this process ran no refresh transaction".
+pub const NO_OUTCOME: &str = "none";
+/// Default hard budget of one scenario.
+pub const DEFAULT_BUDGET_S: f64 = 30.0;
+/// Largest budget a scenario may ask for.
+pub const MAX_BUDGET_S: f64 = 600.0;
+/// Most replicas one `[[process]]` may declare.
+pub const MAX_REPLICAS: u32 = 64;
+
+/// Environment variables a scenario may not set through `env` (the runner owns them).
+const RESERVED_ENV: &[(&str, &str)] = &[
+    (
+        "SPEC_KITTY_HOME",
+        "the runner sets it to the scenario's temp runtime root",
+    ),
+    (
+        "SPEC_KITTY_SAAS_URL",
+        "the runner points it at the embedded fake SaaS",
+    ),
+    (
+        "SPEC_KITTY_SYNC_SOCKET",
+        "the runner sets it to its sync-point socket",
+    ),
+    (
+        "SPEC_KITTY_SYNC_PROCESS",
+        "the runner sets it to the process name",
+    ),
+    (
+        "SPEC_KITTY_TEST_LOCK_WAIT_MS",
+        "use `lock_wait_ms = N` on the process",
+    ),
+    (
+        "SPEC_KITTY_TEST_REFRESH_CEILING_MS",
+        "use `refresh_ceiling_ms = N` on the process",
+    ),
+    (
+        "SPEC_KITTY_TEST_CLOCK_OFFSET_S",
+        "use `clock_offset_s = N` on the process",
+    ),
+    (
+        "HOME",
+        "the runner sets it to the scenario's temp directory",
+    ),
+];
+
+/// Whether `point` is a sync point some process can report.
+pub fn is_known_point(point: &str) -> bool {
+    spec_kitty::syncpoint::points::ALL.contains(&point) || LEGACY_POINTS.contains(&point)
+}
+
+/// Every point name, for messages.
+pub fn known_points() -> Vec<&'static str> {
+    spec_kitty::syncpoint::points::ALL
+        .iter()
+        .chain(LEGACY_POINTS)
+        .copied()
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Diagnostics
+// ------------------------------------------------------------------------------------------------
+
+/// One validation error: where, what, and the expected form.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when the error is about the file as a whole.
+    pub line: usize,
+    /// 1-based.
+    pub column: usize,
+    pub message: String,
+    /// The form that would have been accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )?;
+        } else {
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        }
+        if let Some(expected) = &self.expected {
+            write!(f, "\n    expected: {expected}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All the errors of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid(pub Vec<Diagnostic>);
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(src.len());
+    while !src.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
+    (line, col)
+}
+
+/// Finds the span of a key path (`["step", "2", "until"]`) in the source, for messages.
+struct Locator {
+    doc: Option<toml_edit::ImDocument<String>>,
+}
+
+enum Node<'a> {
+    Table(&'a toml_edit::Table),
+    Item(&'a toml_edit::Item),
+    Value(&'a toml_edit::Value),
+}
+
+impl Locator {
+    fn new(src: &str) -> Locator {
+        Locator {
+            doc: toml_edit::ImDocument::parse(src.to_string()).ok(),
+        }
+    }
+
+    /// The span of the deepest part of `path` that exists (key spans preferred).
+    fn span(&self, path: &[String]) -> Option<Range<usize>> {
+        let doc = self.doc.as_ref()?;
+        let mut node = Node::Table(doc.as_table());
+        let mut best: Option<Range<usize>> = None;
+        for seg in path {
+            let next: Option<(Option<Range<usize>>, Node)> = match node {
+                Node::Table(t) => t
+                    .get_key_value(seg)
+                    .map(|(k, i)| (k.span().or_else(|| i.span()), Node::Item(i))),
+                Node::Item(toml_edit::Item::Table(t)) => t
+                    .get_key_value(seg)
+                    .map(|(k, i)| (k.span().or_else(|| i.span()), Node::Item(i))),
+                Node::Item(toml_edit::Item::ArrayOfTables(a)) => seg
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| a.get(i))
+                    .map(|t| (t.span(), Node::Table(t))),
+                Node::Item(toml_edit::Item::Value(v)) | Node::Value(v) => match v {
+                    toml_edit::Value::InlineTable(t) => t
+                        .get_key_value(seg)
+                        .map(|(k, i)| (k.span().or_else(|| i.span()), Node::Item(i))),
+                    toml_edit::Value::Array(arr) => seg
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| arr.get(i))
+                        .map(|v| (v.span(), Node::Value(v))),
+                    _ => None,
+                },
+                Node::Item(toml_edit::Item::None) => None,
+            };
+            match next {
+                Some((span, n)) => {
+                    if span.is_some() {
+                        best = span;
+                    }
+                    node = n;
+                }
+                None => break,
+            }
+        }
+        best
+    }
+}
+
+/// A key path under construction.
+type KeyPath = Vec<String>;
+
+fn kp(base: &[String], more: &[&str]) -> KeyPath {
+    base.iter()
+        .cloned()
+        .chain(more.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    src: &'a str,
+    loc: Locator,
+    errors: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    /// Records an error at the key `path` (as deep as it exists in the file).
+    fn err(&mut self, path: &[String], message: impl Into<String>, expected: Option<String>) {
+        let (line, column) = match self.loc.span(path) {
+            Some(span) => line_col(self.src, span.start),
+            None => (0, 0),
+        };
+        self.errors.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            expected,
+        });
+    }
+
+    fn line_of(&self, path: &[String]) -> usize {
+        self.loc
+            .span(path)
+            .map_or(0, |s| line_col(self.src, s.start).0)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Small value types with friendly errors
+// ------------------------------------------------------------------------------------------------
+
+/// A string or a list of strings (`run = "A"` or `run = ["A", "B"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An expected exit: a code or `"killed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitExpect {
+    Code(i32),
+    Killed,
+}
+
+impl fmt::Display for ExitExpect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitExpect::Code(c) => write!(f, "exit {c}"),
+            ExitExpect::Killed => f.write_str("killed"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ExitExpect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ExitExpect;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an exit code 0..=255 or \"killed\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExitExpect, E> {
+                if (0..=255).contains(&v) {
+                    Ok(ExitExpect::Code(v as i32))
+                } else {
+                    Err(E::custom(format!(
+                        "exit code {v} is out of range: expected an exit code 0..=255 or \"killed\""
+                    )))
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExitExpect, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExitExpect, E> {
+                if v == "killed" {
+                    Ok(ExitExpect::Killed)
+                } else {
+                    Err(E::custom(format!(
+                        "unknown exit {v:?}: expected an exit code 0..=255 or \"killed\""
+                    )))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What a `[[process.fault]]` does at its point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointAction {
+    /// The call site fails with an injected error.
+    Fail,
+    /// The process sleeps `ms`, then goes on.
+    Sleep,
+}
+
+/// A step's action on the fake SaaS's session model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaasAction {
+    /// Revoke the seeded session server-side.
+    RevokeSession,
+    /// Expire the seeded session's refresh token server-side.
+    ExpireRefresh,
+    /// Remove every fault.
+    ClearFaults,
+}
+
+/// A step's action on the refresh lock (the runner itself holds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockAction {
+    Hold,
+    Release,
+}
+
+/// Final (or mid-run) state of the session file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Readable and decryptable by the production library.
+    Present,
+    /// No session file.
+    Absent,
+    /// Byte-equal to what the seed (including any corruption) left.
+    Unchanged,
+}
+
+/// Which file a corruption targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Session,
+    Salt,
+    RefreshLock,
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Session => "session",
+            FileKind::Salt => "salt",
+            FileKind::RefreshLock => "refresh_lock",
+        })
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Raw (serde) structures
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    scenario: RawMeta,
+    #[serde(default)]
+    saas: Option<SaasConfig>,
+    #[serde(default)]
+    seed: Option<RawSeed>,
+    #[serde(default, rename = "process")]
+    processes: Vec<RawProcess>,
+    #[serde(default, rename = "step")]
+    steps: Vec<RawStep>,
+    #[serde(default)]
+    expect: Option<RawExpect>,
+    #[serde(default, rename = "variant")]
+    variants: Vec<RawVariant>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    name: String,
+    description: String,
+    #[serde(default)]
+    budget_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeed {
+    #[serde(default)]
+    session: Option<RawSeedSession>,
+    #[serde(default)]
+    lock: Option<RawSeedLock>,
+    #[serde(default)]
+    corrupt: Vec<RawCorrupt>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeedSession {
+    #[serde(default)]
+    access_expires_in_s: Option<i64>,
+    #[serde(default)]
+    refresh_expires_in_s: Option<i64>,
+    #[serde(default)]
+    refresh_expiry_known: Option<bool>,
+    #[serde(default)]
+    generation: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeedLock {
+    #[serde(default)]
+    pid: Option<u32>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    age_s: Option<i64>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCorrupt {
+    file: FileKind,
+    #[serde(default)]
+    truncate: Option<u64>,
+    #[serde(default)]
+    garbage: Option<String>,
+    #[serde(default)]
+    append: Option<String>,
+    #[serde(default)]
+    delete: Option<bool>,
+    #[serde(default)]
+    mode: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcess {
+    name: String,
+    #[serde(default)]
+    args: Option<Vec<String>>,
+    #[serde(default)]
+    legacy: Option<bool>,
+    #[serde(default)]
+    replicas: Option<u32>,
+    #[serde(default)]
+    env: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    clock_offset_s: Option<i64>,
+    #[serde(default)]
+    lock_wait_ms: Option<u64>,
+    #[serde(default)]
+    refresh_ceiling_ms: Option<u64>,
+    #[serde(default, rename = "fault")]
+    faults: Vec<RawPointFault>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPointFault {
+    point: String,
+    action: PointAction,
+    #[serde(default)]
+    nth: Option<u32>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    run: Option<OneOrMany>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    nth: Option<u32>,
+    #[serde(default)]
+    release: Option<OneOrMany>,
+    #[serde(default)]
+    kill: Option<OneOrMany>,
+    #[serde(default)]
+    at: Option<String>,
+    #[serde(default)]
+    sleep_ms: Option<u64>,
+    #[serde(default)]
+    saas_fault: Option<FaultSpec>,
+    #[serde(default)]
+    saas: Option<SaasAction>,
+    #[serde(default)]
+    lock: Option<LockAction>,
+    #[serde(default)]
+    corrupt: Option<RawCorrupt>,
+    #[serde(default)]
+    check: Option<RawCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    #[serde(default)]
+    lock_held: Option<bool>,
+    #[serde(default)]
+    session: Option<SessionState>,
+    #[serde(default)]
+    running: Option<OneOrMany>,
+    #[serde(default)]
+    exited: Option<OneOrMany>,
+    #[serde(default)]
+    saas_requests: Option<BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    exit: Option<BTreeMap<String, ExitExpect>>,
+    #[serde(default)]
+    stdout_contains: Option<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    stdout_not_contains: Option<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    stderr_contains: Option<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    stderr_not_contains: Option<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    json: Option<BTreeMap<String, BTreeMap<String, toml::Value>>>,
+    #[serde(default)]
+    session: Option<SessionState>,
+    #[serde(default)]
+    session_refresh_token: Option<String>,
+    #[serde(default)]
+    session_access_token: Option<String>,
+    #[serde(default)]
+    outcomes: Option<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    outcome_counts: Option<BTreeMap<String, u32>>,
+    #[serde(default)]
+    saas: Option<RawExpectSaas>,
+    #[serde(default)]
+    order: Option<Vec<String>>,
+    #[serde(default)]
+    timing: Vec<RawTiming>,
+    #[serde(default)]
+    lock_held: Option<bool>,
+    #[serde(default)]
+    printed_token: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectSaas {
+    #[serde(default)]
+    requests: Option<BTreeMap<String, u64>>,
+    #[serde(default)]
+    statuses: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    #[serde(default)]
+    seed_token_presented: Option<u64>,
+    #[serde(default)]
+    max_token_presented: Option<u64>,
+    #[serde(default)]
+    revoked_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTiming {
+    process: String,
+    from: String,
+    to: String,
+    #[serde(default)]
+    max_ms: Option<u64>,
+    #[serde(default)]
+    min_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    saas: Option<SaasConfig>,
+    #[serde(default)]
+    seed: Option<RawSeed>,
+    #[serde(default)]
+    expect: Option<RawExpect>,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Resolved model
+// ------------------------------------------------------------------------------------------------
+
+/// One runnable scenario (a file, or one variant of a file).
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// File stem, plus `/variant` for variants: what `--filter` and reports use.
+    pub id: String,
+    pub file: PathBuf,
+    /// `[scenario] name`.
+    pub title: String,
+    pub description: String,
+    pub variant: Option<String>,
+    pub budget: Duration,
+    pub saas: SaasConfig,
+    pub seed: Seed,
+    /// Replicas expanded (`W` with 3 replicas is `W#1`, `W#2`, `W#3`).
+    pub processes: Vec<ProcessSpec>,
+    pub steps: Vec<Step>,
+    pub expect: Expect,
+    /// 1-based line of `[scenario]`.
+    pub line: usize,
+}
+
+impl Scenario {
+    /// The process named `name`.
+    pub fn process(&self, name: &str) -> Option<&ProcessSpec> {
+        self.processes.iter().find(|p| p.name == name)
+    }
+}
+
+/// The seeded state of the runtime root.
+#[derive(Debug, Clone, Default)]
+pub struct Seed {
+    pub session: Option<SeedSession>,
+    pub lock: Option<SeedLock>,
+    pub corrupt: Vec<Corruption>,
+}
+
+/// A session seeded in both the fake SaaS and the runtime root.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedSession {
+    pub access_expires_in_s: i64,
+    pub refresh_expires_in_s: i64,
+    /// When false the local file's `refresh_token_expires_at` is null.
+    pub refresh_expiry_known: bool,
+    pub generation: Option<i64>,
+}
+
+/// A leftover holder record in `refresh.lock` with no live flock behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedLock {
+    pub pid: u32,
+    pub host: Option<String>,
+    pub age_s: i64,
+    pub version: String,
+}
+
+/// One change to a file of the runtime root.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Corruption {
+    pub file: FileKind,
+    pub op: CorruptOp,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorruptOp {
+    Truncate(u64),
+    Garbage(String),
+    Append(String),
+    Delete,
+    Mode(u32),
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.op {
+            CorruptOp::Truncate(n) => write!(f, "truncate {} to {n} bytes", self.file),
+            CorruptOp::Garbage(s) => {
+                write!(f, "replace {} with {} bytes of garbage", self.file, s.len())
+            }
+            CorruptOp::Append(s) => write!(f, "append {} bytes to {}", s.len(), self.file),
+            CorruptOp::Delete => write!(f, "delete {}", self.file),
+            CorruptOp::Mode(m) => write!(f, "chmod {} to {m:o}", self.file),
+        }
+    }
+}
+
+/// What kind of program a process runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Program {
+    /// `spec-kitty <args>` (the production CLI, with sync points).
+    SpecKitty(Vec<String>),
+    /// The built-in legacy client (refreshes and writes without the lock).
+    Legacy(Vec<String>),
+}
+
+/// One OS process of the scenario.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub name: String,
+    /// The `[[process]]` name it was declared under (differs from `name` for replicas).
+    pub group: String,
+    pub program: Program,
+    pub env: BTreeMap<String, String>,
+    pub clock_offset_s: Option<i64>,
+    pub lock_wait_ms: Option<u64>,
+    pub refresh_ceiling_ms: Option<u64>,
+    pub faults: Vec<PointFault>,
+}
+
+impl ProcessSpec {
+    /// Whether this process's job is to print a token on stdout (`spec-kitty auth token`).
+    pub fn prints_token(&self) -> bool {
+        match &self.program {
+            Program::SpecKitty(args) => {
+                let positional: Vec<&str> = args
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| !a.starts_with('-'))
+                    .collect();
+                positional.starts_with(&["auth", "token"])
+            }
+            Program::Legacy(_) => false,
+        }
+    }
+
+    /// Whether the process was asked for JSON output.
+    pub fn wants_json(&self) -> bool {
+        match &self.program {
+            Program::SpecKitty(args) | Program::Legacy(args) => args.iter().any(|a| a == "--json"),
+        }
+    }
+
+    /// A short human description of the command line.
+    pub fn command_line(&self) -> String {
+        match &self.program {
+            Program::SpecKitty(args) => format!("spec-kitty {}", args.join(" ")),
+            Program::Legacy(args) if args.is_empty() => "legacy-client".to_string(),
+            Program::Legacy(args) => format!("legacy-client {}", args.join(" ")),
+        }
+    }
+}
+
+/// A failure or delay injected at a sync point of one process.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PointFault {
+    pub point: String,
+    /// Fires on the nth time the process reaches the point (1-based).
+    pub nth: u32,
+    pub action: PointAction,
+    pub message: String,
+    pub ms: u64,
+}
+
+/// One step of the ordering.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// 1-based index.
+    pub index: usize,
+    /// 1-based line of the step.
+    pub line: usize,
+    pub note: Option<String>,
+    pub action: Action,
+}
+
+/// Where a `run` step stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Until {
+    /// Held at the nth hit (counted from the step's start) of this point.
+    Point {
+        point: String,
+        nth: u32,
+    },
+    Exit,
+}
+
+impl fmt::Display for Until {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Until::Point { point, nth: 1 } => f.write_str(point),
+            Until::Point { point, nth } => write!(f, "{point} (hit #{nth})"),
+            Until::Exit => f.write_str(EXIT),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start or release the processes and wait until each is held at the point or has exited.
+    Run {
+        procs: Vec<String>,
+        until: Until,
+    },
+    /// Start or release the processes and do not wait: they run free (no holds) to exit.
+    Release {
+        procs: Vec<String>,
+    },
+    /// Let each process reach the point (if given) and SIGKILL it there.
+    Kill {
+        procs: Vec<String>,
+        at: Option<Until>,
+    },
+    Sleep(Duration),
+    SaasFault(Box<FaultSpec>),
+    Saas(SaasAction),
+    Lock(LockAction),
+    Corrupt(Corruption),
+    Check(Check),
+}
+
+/// Assertions evaluated in the middle of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Check {
+    pub lock_held: Option<bool>,
+    pub session: Option<SessionState>,
+    pub running: Vec<String>,
+    pub exited: Vec<String>,
+    pub saas_requests: BTreeMap<String, u64>,
+}
+
+impl Step {
+    /// One line describing the step (for the timeline).
+    pub fn describe(&self) -> String {
+        let what = match &self.action {
+            Action::Run { procs, until } => format!("run {} until {until}", procs.join(", ")),
+            Action::Release { procs } => format!("release {}", procs.join(", ")),
+            Action::Kill {
+                procs,
+                at: Some(at),
+            } => format!("kill {} at {at}", procs.join(", ")),
+            Action::Kill { procs, at: None } => format!("kill {}", procs.join(", ")),
+            Action::Sleep(d) => format!("sleep {} ms", d.as_millis()),
+            Action::SaasFault(f) => format!(
+                "add SaaS fault {} on {}",
+                f.name.as_deref().unwrap_or("?"),
+                f.endpoint
+            ),
+            Action::Saas(a) => format!(
+                "SaaS: {}",
+                serde_json::to_value(a)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or("?")
+            ),
+            Action::Lock(LockAction::Hold) => "runner takes the refresh lock".to_string(),
+            Action::Lock(LockAction::Release) => "runner releases the refresh lock".to_string(),
+            Action::Corrupt(c) => format!("corrupt: {c}"),
+            Action::Check(_) => "check".to_string(),
+        };
+        match &self.note {
+            Some(note) => format!("step {}: {what} — {note}", self.index),
+            None => format!("step {}: {what}", self.index),
+        }
+    }
+}
+
+/// What a token expectation refers to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRef {
+    /// The token seeded at the start.
+    Seed,
+    /// The latest refresh token the SaaS issued for the seeded session.
+    SaasLatest,
+    Literal(String),
+}
+
+/// Expected outcome(s) of one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeExpect {
+    /// Every reported outcome is this one (and there is at least one).
+    All(String),
+    /// Exactly this sequence.
+    Sequence(Vec<String>),
+    /// No refresh transaction at all.
+    None,
+}
+
+/// `[[expect.timing]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub process: String,
+    pub from: String,
+    pub to: String,
+    pub max_ms: Option<u64>,
+    pub min_ms: Option<u64>,
+}
+
+/// `[expect]`, with groups expanded to their replicas.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub exit: BTreeMap<String, ExitExpect>,
+    pub stdout_contains: BTreeMap<String, Vec<String>>,
+    pub stdout_not_contains: BTreeMap<String, Vec<String>>,
+    pub stderr_contains: BTreeMap<String, Vec<String>>,
+    pub stderr_not_contains: BTreeMap<String, Vec<String>>,
+    pub json: BTreeMap<String, Vec<(String, serde_json::Value)>>,
+    pub session: Option<SessionState>,
+    pub session_refresh_token: Option<TokenRef>,
+    pub session_access_token: Option<TokenRef>,
+    pub outcomes: BTreeMap<String, OutcomeExpect>,
+    pub outcome_counts: BTreeMap<String, u32>,
+    pub saas_requests: BTreeMap<String, u64>,
+    pub saas_statuses: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub seed_token_presented: Option<u64>,
+    pub max_token_presented: Option<u64>,
+    /// `(process, point)` pairs whose first occurrences must come in this order.
+    pub order: Vec<(String, String)>,
+    pub timing: Vec<Timing>,
+    pub lock_held: Option<bool>,
+    /// What `auth token` printed: the final session's access token, or the seeded one.
+    pub printed_token: BTreeMap<String, PrintedToken>,
+    /// The token presented to `/oauth/revoke` (the last such request).
+    pub revoked_token: Option<TokenRef>,
+}
+
+/// `expect.printed_token` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintedToken {
+    /// The access token of the session file at the end.
+    Session,
+    /// The seeded access token.
+    Seed,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Loading
+// ------------------------------------------------------------------------------------------------
+
+/// Reads and validates one file: one scenario per variant (or one without variants).
+pub fn load_file(path: &Path) -> Result<Vec<Scenario>, Invalid> {
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        Invalid(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+            expected: None,
+        }])
+    })?;
+    parse_str(path, &src)
+}
+
+/// Validates scenario text (the `path` only names it in errors and gives the id).
+pub fn parse_str(path: &Path, src: &str) -> Result<Vec<Scenario>, Invalid> {
+    let raw: RawFile = toml::from_str(src).map_err(|e| {
+        let (line, column) = e.span().map_or((0, 0), |s| line_col(src, s.start));
+        let message = e.message().trim().replace('\n', " ");
+        Invalid(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line,
+            column,
+            expected: expected_for_parse_error(&message),
+            message,
+        }])
+    })?;
+    let mut ctx = Ctx {
+        file: path,
+        src,
+        loc: Locator::new(src),
+        errors: Vec::new(),
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scenario".to_string());
+    let scenarios = resolve(&mut ctx, raw, &stem);
+    if ctx.errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(Invalid(ctx.errors))
+    }
+}
+
+fn expected_for_parse_error(message: &str) -> Option<String> {
+    if message.contains("missing field `scenario`") {
+        return Some("a `[scenario]` table with `name` and `description`".to_string());
+    }
+    if message.contains("expected one of") {
+        // serde already names the accepted keys or values.
+        return None;
+    }
+    Some("see harness/SCENARIO_FORMAT.md for the format".to_string())
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Names of declared processes and groups.
+struct Names {
+    /// group → replica names (a process without replicas is its own single-member group).
+    groups: BTreeMap<String, Vec<String>>,
+    /// every concrete process name, in declaration order.
+    all: Vec<String>,
+    /// processes whose stdout is JSON.
+    json: BTreeSet<String>,
+}
+
+impl Names {
+    fn expand(&self, name: &str) -> Option<Vec<String>> {
+        if let Some(members) = self.groups.get(name) {
+            return Some(members.clone());
+        }
+        self.all
+            .iter()
+            .any(|n| n == name)
+            .then(|| vec![name.to_string()])
+    }
+
+    fn listing(&self) -> String {
+        let mut names: Vec<String> = self.groups.keys().cloned().collect();
+        for n in &self.all {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        names.join(", ")
+    }
+}
+
+fn resolve(ctx: &mut Ctx, raw: RawFile, stem: &str) -> Vec<Scenario> {
+    let meta = &raw.scenario;
+    let root: KeyPath = Vec::new();
+    let title = meta.name.trim().to_string();
+    if title.is_empty() {
+        ctx.err(
+            &kp(&root, &["scenario", "name"]),
+            "`scenario.name` is empty",
+            Some("a short title, e.g. name = \"incident: rotate, then a stale refresh\"".into()),
+        );
+    }
+    let description = meta.description.trim().to_string();
+    if description.is_empty() {
+        ctx.err(
+            &kp(&root, &["scenario", "description"]),
+            "`scenario.description` is empty",
+            Some("the real-world event the scenario models".into()),
+        );
+    }
+    let budget_s = match meta.budget_s {
+        Some(v) => {
+            if !(v > 0.0 && v <= MAX_BUDGET_S) {
+                ctx.err(
+                    &kp(&root, &["scenario", "budget_s"]),
+                    format!("`budget_s` = {v} is out of range"),
+                    Some(format!("seconds, more than 0 and at most {MAX_BUDGET_S}")),
+                );
+            }
+            v
+        }
+        None => DEFAULT_BUDGET_S,
+    };
+    let line = ctx.line_of(&kp(&root, &["scenario"])).max(1);
+
+    // Processes.
+    let mut processes = Vec::new();
+    let mut names = Names {
+        groups: BTreeMap::new(),
+        all: Vec::new(),
+        json: BTreeSet::new(),
+    };
+    let mut process_index: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, p) in raw.processes.iter().enumerate() {
+        resolve_process(ctx, i, p, &mut processes, &mut names, &mut process_index);
+    }
+
+    // Steps.
+    let mut steps = Vec::new();
+    let mut lock_held = false;
+    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut step_faults: Vec<(KeyPath, String)> = Vec::new();
+    let mut uses_seed_session = None;
+    for (i, s) in raw.steps.iter().enumerate() {
+        if let Some(step) = resolve_step(
+            ctx,
+            i,
+            s,
+            &names,
+            &mut lock_held,
+            &mut started,
+            &mut step_faults,
+        ) {
+            if matches!(
+                step.action,
+                Action::Saas(SaasAction::RevokeSession | SaasAction::ExpireRefresh)
+            ) {
+                uses_seed_session = Some(kp(&root, &["step", &i.to_string(), "saas"]));
+            }
+            steps.push(step);
+        }
+    }
+    if lock_held {
+        let last = raw.steps.len().saturating_sub(1).to_string();
+        ctx.err(
+            &kp(&root, &["step", &last]),
+            "the runner still holds the refresh lock after the last step",
+            Some("a later step `lock = \"release\"`".into()),
+        );
+    }
+    if raw.steps.is_empty() {
+        if !names.all.is_empty() {
+            // Implicit ordering: everything runs concurrently to exit.
+            steps.push(Step {
+                index: 1,
+                line,
+                note: Some("implicit: no [[step]] declared, every process runs to exit".into()),
+                action: Action::Run {
+                    procs: names.all.clone(),
+                    until: Until::Exit,
+                },
+            });
+        }
+    } else {
+        for (group, members) in &names.groups {
+            for m in members {
+                if !started.contains(m) {
+                    let i = process_index.get(group).copied().unwrap_or(0).to_string();
+                    ctx.err(
+                        &kp(&root, &["process", &i, "name"]),
+                        format!("process `{m}` is declared but no step runs it"),
+                        Some(format!("a step `run = \"{group}\"`, `release = \"{group}\"` or `kill = \"{group}\"`, or remove the process")),
+                    );
+                }
+            }
+        }
+    }
+
+    let base_seed = raw
+        .seed
+        .as_ref()
+        .map(|s| resolve_seed(ctx, &kp(&root, &["seed"]), s));
+    let base_saas = raw
+        .saas
+        .as_ref()
+        .map(|s| resolve_saas(ctx, &kp(&root, &["saas"]), s, &step_faults));
+
+    let make = |ctx: &mut Ctx, variant: Option<(usize, &RawVariant)>| -> Scenario {
+        let (vname, vdesc, saas, seed, expect) = match variant {
+            Some((i, v)) => {
+                let base = kp(&root, &["variant", &i.to_string()]);
+                let saas = match &v.saas {
+                    Some(s) => Some(resolve_saas(ctx, &kp(&base, &["saas"]), s, &step_faults)),
+                    None => base_saas.clone(),
+                };
+                let seed = match &v.seed {
+                    Some(s) => Some(resolve_seed(ctx, &kp(&base, &["seed"]), s)),
+                    None => base_seed.clone(),
+                };
+                let (expect_path, expect_raw) = match &v.expect {
+                    Some(e) => (kp(&base, &["expect"]), Some(e)),
+                    None => (kp(&root, &["expect"]), raw.expect.as_ref()),
+                };
+                (
+                    Some(v.name.clone()),
+                    v.description.clone(),
+                    saas,
+                    seed,
+                    (expect_path, expect_raw),
+                )
+            }
+            None => (
+                None,
+                None,
+                base_saas.clone(),
+                base_seed.clone(),
+                (kp(&root, &["expect"]), raw.expect.as_ref()),
+            ),
+        };
+        let seed = seed.unwrap_or_default();
+        if let (Some(path), None) = (&uses_seed_session, &seed.session) {
+            ctx.err(
+                path,
+                "this SaaS action needs a seeded session",
+                Some("a [seed.session] table".into()),
+            );
+        }
+        let expect = match expect.1 {
+            Some(e) => resolve_expect(ctx, &expect.0, e, &names, &seed),
+            None => Expect::default(),
+        };
+        let mut description = description.clone();
+        if let Some(vd) = vdesc {
+            description = format!(
+                "{description}\n\nVariant {}: {}",
+                vname.as_deref().unwrap_or(""),
+                vd.trim()
+            );
+        }
+        let mut saas = saas.unwrap_or_default();
+        name_unnamed_faults(&mut saas.faults);
+        Scenario {
+            id: match &vname {
+                Some(v) => format!("{stem}/{v}"),
+                None => stem.to_string(),
+            },
+            file: ctx.file.to_path_buf(),
+            title: match &vname {
+                Some(v) => format!("{title} [{v}]"),
+                None => title.clone(),
+            },
+            description,
+            variant: vname,
+            budget: Duration::from_secs_f64(budget_s.clamp(0.001, MAX_BUDGET_S)),
+            saas,
+            seed,
+            processes: processes.clone(),
+            steps: steps.clone(),
+            expect,
+            line,
+        }
+    };
+
+    if raw.variants.is_empty() {
+        vec![make(ctx, None)]
+    } else {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (i, v) in raw.variants.iter().enumerate() {
+            let path = kp(&root, &["variant", &i.to_string(), "name"]);
+            if !valid_name(&v.name) {
+                ctx.err(
+                    &path,
+                    format!("variant name {:?} is not a valid name", v.name),
+                    Some("letters, digits, `_` and `-`, starting with a letter".into()),
+                );
+            }
+            if !seen.insert(v.name.clone()) {
+                ctx.err(&path, format!("duplicate variant name {:?}", v.name), None);
+            }
+            out.push(make(ctx, Some((i, v))));
+        }
+        out
+    }
+}
+
+/// Gives every unnamed fault the name fake-saas would give it, so `faults_fired` can be checked.
+fn name_unnamed_faults(faults: &mut [FaultSpec]) {
+    for (i, f) in faults.iter_mut().enumerate() {
+        if f.name.is_none() {
+            f.name = Some(format!("fault-{i}"));
+        }
+    }
+}
+
+/// `fault[1].probability` → `["fault", "1", "probability"]`.
+fn config_key_path(key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        match part.split_once('[') {
+            Some((name, idx)) => {
+                out.push(name.to_string());
+                out.push(idx.trim_end_matches(']').to_string());
+            }
+            None => out.push(part.to_string()),
+        }
+    }
+    out
+}
+
+fn resolve_saas(
+    ctx: &mut Ctx,
+    path: &[String],
+    config: &SaasConfig,
+    step_faults: &[(KeyPath, String)],
+) -> SaasConfig {
+    if let Err(e) = config.validate() {
+        let at = match &e {
+            fake_saas::ConfigError::Invalid { key, .. } => {
+                let mut p = path.to_vec();
+                p.extend(config_key_path(key));
+                p
+            }
+            _ => path.to_vec(),
+        };
+        ctx.err(
+            &at,
+            format!("[saas]: {e}"),
+            Some("see the [saas] section in harness/SCENARIO_FORMAT.md".into()),
+        );
+    }
+    if config.port.is_some() {
+        ctx.err(
+            &kp(path, &["port"]),
+            "[saas] `port` cannot be set in a scenario",
+            Some(
+                "leave it unset: each scenario's fake SaaS listens on a port the OS chooses".into(),
+            ),
+        );
+    }
+    let mut names: BTreeSet<String> = config
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| f.name.clone().unwrap_or_else(|| format!("fault-{i}")))
+        .collect();
+    for (at, name) in step_faults {
+        if !names.insert(name.clone()) {
+            ctx.err(
+                at,
+                format!("fault name {name:?} is used twice"),
+                Some("unique fault names: each must be shown to have fired".into()),
+            );
+        }
+    }
+    config.clone()
+}
+
+fn resolve_corrupt(ctx: &mut Ctx, path: &[String], r: &RawCorrupt) -> Option<Corruption> {
+    let mut ops = Vec::new();
+    if let Some(n) = r.truncate {
+        ops.push(CorruptOp::Truncate(n));
+    }
+    if let Some(g) = &r.garbage {
+        ops.push(CorruptOp::Garbage(g.clone()));
+    }
+    if let Some(a) = &r.append {
+        ops.push(CorruptOp::Append(a.clone()));
+    }
+    match r.delete {
+        Some(true) => ops.push(CorruptOp::Delete),
+        Some(false) => ctx.err(
+            &kp(path, &["delete"]),
+            "`delete = false` does nothing",
+            Some("`delete = true`, or remove the key".into()),
+        ),
+        None => {}
+    }
+    if let Some(m) = r.mode {
+        if m > 0o7777 {
+            ctx.err(
+                &kp(path, &["mode"]),
+                format!("mode {m} is not a file mode"),
+                Some("an octal mode such as 0o644".into()),
+            );
+        }
+        ops.push(CorruptOp::Mode(m));
+    }
+    if ops.len() != 1 {
+        ctx.err(
+            path,
+            format!("a corruption needs exactly one change, found {}", ops.len()),
+            Some("one of `truncate = N`, `garbage = \"text\"`, `append = \"text\"`, `delete = true`, `mode = 0o644` (use several entries to combine)".into()),
+        );
+        return None;
+    }
+    Some(Corruption {
+        file: r.file,
+        op: ops.remove(0),
+    })
+}
+
+fn resolve_seed(ctx: &mut Ctx, path: &[String], raw: &RawSeed) -> Seed {
+    let session = raw.session.as_ref().map(|r| SeedSession {
+        access_expires_in_s: r.access_expires_in_s.unwrap_or(3600),
+        refresh_expires_in_s: r.refresh_expires_in_s.unwrap_or(2_592_000),
+        refresh_expiry_known: r.refresh_expiry_known.unwrap_or(true),
+        generation: r.generation,
+    });
+    let lock = raw.lock.as_ref().map(|r| {
+        if r.pid == Some(0) {
+            ctx.err(
+                &kp(path, &["lock", "pid"]),
+                "`pid = 0` is not a process",
+                Some("a pid, e.g. 4194304 (above Linux's pid_max: surely dead)".into()),
+            );
+        }
+        SeedLock {
+            pid: r.pid.unwrap_or(4_194_304),
+            host: r.host.clone(),
+            age_s: r.age_s.unwrap_or(3600),
+            version: r.version.clone().unwrap_or_else(|| "3.2.7".to_string()),
+        }
+    });
+    let mut corrupt = Vec::new();
+    for (i, c) in raw.corrupt.iter().enumerate() {
+        let cpath = kp(path, &["corrupt", &i.to_string()]);
+        if let Some(c2) = resolve_corrupt(ctx, &cpath, c) {
+            let needs_file = !matches!(c2.op, CorruptOp::Garbage(_));
+            let missing = match c2.file {
+                FileKind::Session | FileKind::Salt => session.is_none(),
+                FileKind::RefreshLock => lock.is_none(),
+            };
+            if needs_file && missing {
+                ctx.err(
+                    &kp(&cpath, &["file"]),
+                    format!("cannot {c2}: nothing seeds that file"),
+                    Some("a [seed.session] (session, salt) or [seed.lock] (refresh_lock) table, or `garbage = \"...\"` to create the file".into()),
+                );
+            }
+            corrupt.push(c2);
+        }
+    }
+    Seed {
+        session,
+        lock,
+        corrupt,
+    }
+}
+
+fn resolve_process(
+    ctx: &mut Ctx,
+    index: usize,
+    r: &RawProcess,
+    out: &mut Vec<ProcessSpec>,
+    names: &mut Names,
+    process_index: &mut BTreeMap<String, usize>,
+) {
+    let base = kp(&[], &["process", &index.to_string()]);
+    let name = r.name.clone();
+    if !valid_name(&name) {
+        ctx.err(
+            &kp(&base, &["name"]),
+            format!("process name {name:?} is not a valid name"),
+            Some("1-32 letters, digits, `_` or `-`, starting with a letter".into()),
+        );
+    }
+    if names.groups.contains_key(&name) || names.all.contains(&name) {
+        ctx.err(
+            &kp(&base, &["name"]),
+            format!("duplicate process name {name:?}"),
+            Some("unique names".into()),
+        );
+        return;
+    }
+    process_index.insert(name.clone(), index);
+    let legacy = r.legacy.unwrap_or(false);
+    let program = match (&r.args, legacy) {
+        (Some(args), false) => {
+            if args.is_empty() {
+                ctx.err(
+                    &kp(&base, &["args"]),
+                    "`args` is empty",
+                    Some("spec-kitty arguments, e.g. args = [\"auth\", \"token\"]".into()),
+                );
+            }
+            Program::SpecKitty(args.clone())
+        }
+        (args, true) => {
+            let args = args.clone().unwrap_or_default();
+            for (i, a) in args.iter().enumerate() {
+                if a != "--force" {
+                    ctx.err(
+                        &kp(&base, &["args", &i.to_string()]),
+                        format!("the legacy client does not take {a:?}"),
+                        Some("no args, or args = [\"--force\"] (refresh even when the access token is still valid)".into()),
+                    );
+                }
+            }
+            Program::Legacy(args)
+        }
+        (None, false) => {
+            ctx.err(
+                &kp(&base, &["name"]),
+                format!("process `{name}` has neither `args` nor `legacy = true`"),
+                Some("args = [\"auth\", \"token\"] (a spec-kitty command line without the program name) or legacy = true".into()),
+            );
+            Program::SpecKitty(Vec::new())
+        }
+    };
+    if r.legacy == Some(false) {
+        ctx.err(
+            &kp(&base, &["legacy"]),
+            "`legacy = false` is the default",
+            Some("remove the key".into()),
+        );
+    }
+    let mut env = BTreeMap::new();
+    if let Some(e) = &r.env {
+        for (k, v) in e {
+            let at = kp(&base, &["env", k]);
+            if let Some((_, why)) = RESERVED_ENV.iter().find(|(n, _)| n == k) {
+                ctx.err(
+                    &at,
+                    format!("`env` may not set {k}"),
+                    Some((*why).to_string()),
+                );
+            } else if k.is_empty() || k.contains('=') || k.contains('\0') {
+                ctx.err(
+                    &at,
+                    format!("{k:?} is not an environment variable name"),
+                    None,
+                );
+            }
+            env.insert(k.clone(), v.clone());
+        }
+    }
+    let mut faults = Vec::new();
+    for (i, fr) in r.faults.iter().enumerate() {
+        let fpath = kp(&base, &["fault", &i.to_string()]);
+        let point = &fr.point;
+        if !is_known_point(point) {
+            ctx.err(
+                &kp(&fpath, &["point"]),
+                format!("unknown sync point {point:?}"),
+                Some(format!("one of {}", known_points().join(", "))),
+            );
+        }
+        if fr.nth == Some(0) {
+            ctx.err(
+                &kp(&fpath, &["nth"]),
+                "`nth` is 1-based",
+                Some("nth = 1 for the first time the point is reached".into()),
+            );
+        }
+        match fr.action {
+            PointAction::Fail => {
+                if fr.ms.is_some() {
+                    ctx.err(
+                        &kp(&fpath, &["ms"]),
+                        "`ms` is only for action = \"sleep\"",
+                        None,
+                    );
+                }
+            }
+            PointAction::Sleep => {
+                if fr.ms.is_none() {
+                    ctx.err(
+                        &kp(&fpath, &["action"]),
+                        "action = \"sleep\" needs `ms`",
+                        Some("ms = 200".into()),
+                    );
+                }
+                if fr.message.is_some() {
+                    ctx.err(
+                        &kp(&fpath, &["message"]),
+                        "`message` is only for action = \"fail\"",
+                        None,
+                    );
+                }
+            }
+        }
+        faults.push(PointFault {
+            point: point.clone(),
+            nth: fr.nth.unwrap_or(1).max(1),
+            action: fr.action,
+            message: fr
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("injected failure at {point}")),
+            ms: fr.ms.unwrap_or(0),
+        });
+    }
+    let replicas = match r.replicas {
+        Some(v) => {
+            if v == 0 || v > MAX_REPLICAS {
+                ctx.err(
+                    &kp(&base, &["replicas"]),
+                    format!("`replicas = {v}` is out of range"),
+                    Some(format!("1..={MAX_REPLICAS}")),
+                );
+            }
+            Some(v.clamp(1, MAX_REPLICAS))
+        }
+        None => None,
+    };
+    let members: Vec<String> = match replicas {
+        Some(n) => (1..=n).map(|i| format!("{name}#{i}")).collect(),
+        None => vec![name.clone()],
+    };
+    for m in &members {
+        let spec = ProcessSpec {
+            name: m.clone(),
+            group: name.clone(),
+            program: program.clone(),
+            env: env.clone(),
+            clock_offset_s: r.clock_offset_s,
+            lock_wait_ms: r.lock_wait_ms,
+            refresh_ceiling_ms: r.refresh_ceiling_ms,
+            faults: faults.clone(),
+        };
+        if spec.wants_json() {
+            names.json.insert(m.clone());
+        }
+        names.all.push(m.clone());
+        out.push(spec);
+    }
+    names.groups.insert(name, members);
+}
+
+fn expand_names(
+    ctx: &mut Ctx,
+    names: &Names,
+    path: &[String],
+    list: &OneOrMany,
+    what: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if list.0.is_empty() {
+        ctx.err(
+            path,
+            format!("`{what}` names no process"),
+            Some(format!("{what} = \"A\" or {what} = [\"A\", \"B\"]")),
+        );
+    }
+    for (i, n) in list.0.iter().enumerate() {
+        match names.expand(n) {
+            Some(members) => {
+                for m in members {
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+            }
+            None => {
+                let at = if list.0.len() > 1 {
+                    kp(path, &[&i.to_string()])
+                } else {
+                    path.to_vec()
+                };
+                ctx.err(
+                    &at,
+                    format!("`{what}` names unknown process {n:?}"),
+                    Some(format!(
+                        "one of the declared processes: {}",
+                        names.listing()
+                    )),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn point_until(
+    ctx: &mut Ctx,
+    path: &[String],
+    point: &str,
+    nth: Option<u32>,
+    nth_path: &[String],
+    allow_exit: bool,
+) -> Until {
+    let n = nth.unwrap_or(1);
+    if nth == Some(0) {
+        ctx.err(
+            nth_path,
+            "`nth` is 1-based",
+            Some("nth = 1 for the first hit".into()),
+        );
+    }
+    if point == EXIT {
+        if !allow_exit {
+            ctx.err(
+                path,
+                "`at = \"exit\"`: a process cannot be killed at its exit",
+                Some(format!("a sync point: {}", known_points().join(", "))),
+            );
+        }
+        if nth.is_some() {
+            ctx.err(nth_path, "`nth` does not apply to `exit`", None);
+        }
+        return Until::Exit;
+    }
+    if !is_known_point(point) {
+        let expected = if allow_exit {
+            format!("\"exit\" or a sync point: {}", known_points().join(", "))
+        } else {
+            format!("a sync point: {}", known_points().join(", "))
+        };
+        ctx.err(
+            path,
+            format!("unknown sync point {point:?}"),
+            Some(expected),
+        );
+    }
+    Until::Point {
+        point: point.to_string(),
+        nth: n.max(1),
+    }
+}
+
+fn resolve_step(
+    ctx: &mut Ctx,
+    i: usize,
+    r: &RawStep,
+    names: &Names,
+    lock_held: &mut bool,
+    started: &mut BTreeSet<String>,
+    step_faults: &mut Vec<(KeyPath, String)>,
+) -> Option<Step> {
+    let index = i + 1;
+    let base = kp(&[], &["step", &i.to_string()]);
+    let at = |k: &str| kp(&base, &[k]);
+    let line = ctx.line_of(&base);
+    let mut keys = Vec::new();
+    for (present, key) in [
+        (r.run.is_some(), "run"),
+        (r.release.is_some(), "release"),
+        (r.kill.is_some(), "kill"),
+        (r.sleep_ms.is_some(), "sleep_ms"),
+        (r.saas_fault.is_some(), "saas_fault"),
+        (r.saas.is_some(), "saas"),
+        (r.lock.is_some(), "lock"),
+        (r.corrupt.is_some(), "corrupt"),
+        (r.check.is_some(), "check"),
+    ] {
+        if present {
+            keys.push(key);
+        }
+    }
+    const FORMS: &str = "exactly one of `run` (+ `until`, `nth`), `release`, `kill` (+ `at`, `nth`), `sleep_ms`, `saas_fault`, `saas`, `lock`, `corrupt`, `check`";
+    if keys.len() != 1 {
+        let (msg, path) = if keys.is_empty() {
+            (format!("step {index} does nothing"), base.clone())
+        } else {
+            (
+                format!("step {index} has several actions: {}", keys.join(", ")),
+                at(keys[1]),
+            )
+        };
+        ctx.err(&path, msg, Some(FORMS.into()));
+        return None;
+    }
+    if r.until.is_some() && r.run.is_none() {
+        ctx.err(
+            &at("until"),
+            "`until` only goes with `run`",
+            Some(
+                "run = \"A\" with until = \"session.loaded\" (or kill = \"A\" with at = ...)"
+                    .into(),
+            ),
+        );
+    }
+    if r.at.is_some() && r.kill.is_none() {
+        ctx.err(
+            &at("at"),
+            "`at` only goes with `kill`",
+            Some("kill = \"A\" with at = \"refresh.network_before\"".into()),
+        );
+    }
+    if r.nth.is_some() && r.until.is_none() && r.at.is_none() {
+        ctx.err(&at("nth"), "`nth` needs `until` or `at`", None);
+    }
+    let action = if let Some(run) = &r.run {
+        let procs = expand_names(ctx, names, &at("run"), run, "run");
+        started.extend(procs.iter().cloned());
+        let until = match &r.until {
+            Some(u) => point_until(ctx, &at("until"), u, r.nth, &at("nth"), true),
+            None => Until::Exit,
+        };
+        Action::Run { procs, until }
+    } else if let Some(rel) = &r.release {
+        let procs = expand_names(ctx, names, &at("release"), rel, "release");
+        started.extend(procs.iter().cloned());
+        Action::Release { procs }
+    } else if let Some(k) = &r.kill {
+        let procs = expand_names(ctx, names, &at("kill"), k, "kill");
+        started.extend(procs.iter().cloned());
+        let point =
+            r.at.as_ref()
+                .map(|a| point_until(ctx, &at("at"), a, r.nth, &at("nth"), false));
+        Action::Kill { procs, at: point }
+    } else if let Some(ms) = r.sleep_ms {
+        if ms > 60_000 {
+            ctx.err(
+                &at("sleep_ms"),
+                format!("sleep_ms = {ms} is longer than a minute"),
+                Some("order with sync points; sleep only for what has no point".into()),
+            );
+        }
+        Action::Sleep(Duration::from_millis(ms))
+    } else if let Some(f) = &r.saas_fault {
+        let mut fault = f.clone();
+        if let Err(e) = fault.validate("saas_fault") {
+            let path = match &e {
+                fake_saas::ConfigError::Invalid { key, .. } => {
+                    let mut p = base.clone();
+                    p.extend(config_key_path(key));
+                    p
+                }
+                _ => at("saas_fault"),
+            };
+            ctx.err(
+                &path,
+                e.to_string(),
+                Some("a fault table: endpoint, action, status, body, delay_ms, phase, first_n, start_at, probability".into()),
+            );
+        }
+        let name = fault
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("step-{index}"));
+        fault.name = Some(name.clone());
+        step_faults.push((at("saas_fault"), name));
+        Action::SaasFault(Box::new(fault))
+    } else if let Some(a) = r.saas {
+        Action::Saas(a)
+    } else if let Some(l) = r.lock {
+        match (l, *lock_held) {
+            (LockAction::Hold, true) => ctx.err(
+                &at("lock"),
+                "the runner already holds the refresh lock",
+                Some("lock = \"release\" first".into()),
+            ),
+            (LockAction::Release, false) => ctx.err(
+                &at("lock"),
+                "the runner does not hold the refresh lock",
+                Some("an earlier step lock = \"hold\"".into()),
+            ),
+            _ => {}
+        }
+        *lock_held = l == LockAction::Hold;
+        Action::Lock(l)
+    } else if let Some(c) = &r.corrupt {
+        Action::Corrupt(resolve_corrupt(ctx, &at("corrupt"), c)?)
+    } else if let Some(cr) = &r.check {
+        let cpath = at("check");
+        let mut check = Check {
+            lock_held: cr.lock_held,
+            session: cr.session,
+            ..Check::default()
+        };
+        if let Some(run) = &cr.running {
+            check.running = expand_names(ctx, names, &kp(&cpath, &["running"]), run, "running");
+        }
+        if let Some(ex) = &cr.exited {
+            check.exited = expand_names(ctx, names, &kp(&cpath, &["exited"]), ex, "exited");
+        }
+        if let Some(req) = &cr.saas_requests {
+            for (endpoint, n) in req {
+                check_endpoint(ctx, &kp(&cpath, &["saas_requests", endpoint]), endpoint);
+                check.saas_requests.insert(endpoint.clone(), *n);
+            }
+        }
+        if check.lock_held.is_none()
+            && check.session.is_none()
+            && check.running.is_empty()
+            && check.exited.is_empty()
+            && check.saas_requests.is_empty()
+        {
+            ctx.err(
+                &cpath,
+                "`check` asserts nothing",
+                Some("check = { lock_held = false, session = \"present\", running = [\"A\"], exited = [\"B\"], saas_requests = { \"/oauth/token\" = 1 } }".into()),
+            );
+        }
+        Action::Check(check)
+    } else {
+        unreachable!("one key was counted")
+    };
+    Some(Step {
+        index,
+        line,
+        note: r.note.clone(),
+        action,
+    })
+}
+
+fn check_endpoint(ctx: &mut Ctx, path: &[String], endpoint: &str) {
+    if !fake_saas::ENDPOINTS.contains(&endpoint) {
+        ctx.err(
+            path,
+            format!("unknown SaaS endpoint {endpoint:?}"),
+            Some(format!("one of {}", fake_saas::ENDPOINTS.join(", "))),
+        );
+    }
+}
+
+fn token_ref(ctx: &mut Ctx, path: &[String], s: &str, seed: &Seed) -> TokenRef {
+    match s {
+        "seed" | "saas:latest" if seed.session.is_none() => {
+            ctx.err(
+                path,
+                format!("{s:?} needs a seeded session"),
+                Some("a [seed.session] table".into()),
+            );
+            TokenRef::Seed
+        }
+        "seed" => TokenRef::Seed,
+        "saas:latest" => TokenRef::SaasLatest,
+        "" => {
+            ctx.err(
+                path,
+                "empty token",
+                Some("\"seed\", \"saas:latest\" or a literal token".into()),
+            );
+            TokenRef::Literal(String::new())
+        }
+        other => TokenRef::Literal(other.to_string()),
+    }
+}
+
+fn check_outcome(ctx: &mut Ctx, path: &[String], o: &str, allow_none: bool) {
+    if !(OUTCOMES.contains(&o) || (allow_none && o == NO_OUTCOME)) {
+        let mut list = OUTCOMES.join(", ");
+        if allow_none {
+            list.push_str(", none");
+        }
+        ctx.err(
+            path,
+            format!("unknown refresh outcome {o:?}"),
+            Some(format!("one of {list}")),
+        );
+    }
+}
+
+/// `process:point` (or `process:start` / `process:exit`).
+fn check_event_ref(
+    ctx: &mut Ctx,
+    path: &[String],
+    names: &Names,
+    proc_: &str,
+    point: &str,
+) -> bool {
+    let mut ok = true;
+    if !names.all.iter().any(|n| n == proc_) {
+        ctx.err(
+            path,
+            format!("unknown process {proc_:?}"),
+            Some(format!(
+                "one of {} (a replica is named like W#1)",
+                names.all.join(", ")
+            )),
+        );
+        ok = false;
+    }
+    if !(is_known_point(point) || point == EXIT || point == START) {
+        ctx.err(
+            path,
+            format!("unknown point {point:?}"),
+            Some(format!(
+                "\"start\", \"exit\" or a sync point: {}",
+                known_points().join(", ")
+            )),
+        );
+        ok = false;
+    }
+    ok
+}
+
+fn per_process<T: Clone>(
+    ctx: &mut Ctx,
+    names: &Names,
+    path: &[String],
+    map: &BTreeMap<String, T>,
+    what: &str,
+) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        match names.expand(k) {
+            Some(members) => {
+                for m in members {
+                    out.insert(m, v.clone());
+                }
+            }
+            None => ctx.err(
+                &kp(path, &[k]),
+                format!("`expect.{what}` names unknown process {k:?}"),
+                Some(format!(
+                    "one of the declared processes: {}",
+                    names.listing()
+                )),
+            ),
+        }
+    }
+    out
+}
+
+fn resolve_expect(
+    ctx: &mut Ctx,
+    base: &[String],
+    r: &RawExpect,
+    names: &Names,
+    seed: &Seed,
+) -> Expect {
+    let at = |k: &str| kp(base, &[k]);
+    let mut x = Expect {
+        session: r.session,
+        lock_held: r.lock_held,
+        ..Expect::default()
+    };
+    if let Some(m) = &r.exit {
+        x.exit = per_process(ctx, names, &at("exit"), m, "exit");
+    }
+    let texts = |ctx: &mut Ctx, m: &Option<BTreeMap<String, OneOrMany>>, what: &str| {
+        m.as_ref()
+            .map(|m| {
+                per_process(ctx, names, &kp(base, &[what]), m, what)
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .unwrap_or_default()
+    };
+    x.stdout_contains = texts(ctx, &r.stdout_contains, "stdout_contains");
+    x.stdout_not_contains = texts(ctx, &r.stdout_not_contains, "stdout_not_contains");
+    x.stderr_contains = texts(ctx, &r.stderr_contains, "stderr_contains");
+    x.stderr_not_contains = texts(ctx, &r.stderr_not_contains, "stderr_not_contains");
+    if let Some(j) = &r.json {
+        for (group, fields) in j {
+            let gpath = kp(base, &["json", group]);
+            let Some(members) = names.expand(group) else {
+                ctx.err(
+                    &gpath,
+                    format!("`expect.json` names unknown process {group:?}"),
+                    Some(format!(
+                        "one of the declared processes: {}",
+                        names.listing()
+                    )),
+                );
+                continue;
+            };
+            for p in members {
+                if !names.json.contains(&p) {
+                    ctx.err(
+                        &gpath,
+                        format!("`expect.json` names process {p:?}, which does not pass `--json`"),
+                        Some("a process whose args include \"--json\"".into()),
+                    );
+                }
+                let mut list = Vec::new();
+                for (path, value) in fields {
+                    if path.is_empty() || path.split('.').any(str::is_empty) {
+                        ctx.err(
+                            &kp(&gpath, &[path]),
+                            format!("bad JSON path {path:?}"),
+                            Some(
+                                "a dotted path such as \"session.present\" or \"findings.0.id\""
+                                    .into(),
+                            ),
+                        );
+                    }
+                    let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+                    list.push((path.clone(), json));
+                }
+                x.json.insert(p, list);
+            }
+        }
+    }
+    if let Some(t) = &r.session_refresh_token {
+        x.session_refresh_token = Some(token_ref(ctx, &at("session_refresh_token"), t, seed));
+    }
+    if let Some(t) = &r.session_access_token {
+        x.session_access_token = Some(token_ref(ctx, &at("session_access_token"), t, seed));
+    }
+    if x.session == Some(SessionState::Absent)
+        && (x.session_refresh_token.is_some() || x.session_access_token.is_some())
+    {
+        ctx.err(
+            &at("session"),
+            "`session = \"absent\"` contradicts an expected session token",
+            None,
+        );
+    }
+    if let Some(o) = &r.outcomes {
+        for (p, v) in per_process(ctx, names, &at("outcomes"), o, "outcomes") {
+            let opath = kp(base, &["outcomes", p.split('#').next().unwrap_or(&p)]);
+            let exp = match v.0.as_slice() {
+                [] => OutcomeExpect::None,
+                [one] if one == NO_OUTCOME => OutcomeExpect::None,
+                [one] => {
+                    check_outcome(ctx, &opath, one, true);
+                    OutcomeExpect::All(one.clone())
+                }
+                many => {
+                    for m in many {
+                        check_outcome(ctx, &opath, m, false);
+                    }
+                    OutcomeExpect::Sequence(many.to_vec())
+                }
+            };
+            x.outcomes.insert(p, exp);
+        }
+    }
+    if let Some(c) = &r.outcome_counts {
+        for (k, v) in c {
+            check_outcome(ctx, &kp(base, &["outcome_counts", k]), k, false);
+            x.outcome_counts.insert(k.clone(), *v);
+        }
+    }
+    if let Some(sr) = &r.saas {
+        let spath = at("saas");
+        if let Some(req) = &sr.requests {
+            for (endpoint, n) in req {
+                check_endpoint(ctx, &kp(&spath, &["requests", endpoint]), endpoint);
+                x.saas_requests.insert(endpoint.clone(), *n);
+            }
+        }
+        if let Some(st) = &sr.statuses {
+            for (endpoint, codes) in st {
+                let epath = kp(&spath, &["statuses", endpoint]);
+                check_endpoint(ctx, &epath, endpoint);
+                let mut m = BTreeMap::new();
+                for (code, n) in codes {
+                    match code.parse::<u16>() {
+                        Ok(c) if (100..=599).contains(&c) => {
+                            m.insert(c, *n);
+                        }
+                        _ => ctx.err(
+                            &kp(&epath, &[code]),
+                            format!("{code:?} is not an HTTP status"),
+                            Some(
+                                "statuses = { \"/oauth/token\" = { \"200\" = 1, \"409\" = 1 } }"
+                                    .into(),
+                            ),
+                        ),
+                    }
+                }
+                x.saas_statuses.insert(endpoint.clone(), m);
+            }
+        }
+        if sr.seed_token_presented.is_some() && seed.session.is_none() {
+            ctx.err(
+                &kp(&spath, &["seed_token_presented"]),
+                "`seed_token_presented` needs a seeded session",
+                None,
+            );
+        }
+        x.seed_token_presented = sr.seed_token_presented;
+        x.max_token_presented = sr.max_token_presented;
+        if let Some(t) = &sr.revoked_token {
+            x.revoked_token = Some(token_ref(ctx, &kp(&spath, &["revoked_token"]), t, seed));
+        }
+    }
+    if let Some(order) = &r.order {
+        if order.len() < 2 {
+            ctx.err(
+                &at("order"),
+                "`order` needs at least two events",
+                Some("order = [\"A:refresh.lock_released\", \"L:logout.before_delete\"]".into()),
+            );
+        }
+        for (i, item) in order.iter().enumerate() {
+            let ipath = kp(base, &["order", &i.to_string()]);
+            match item.split_once(':') {
+                Some((p, point)) => {
+                    if check_event_ref(ctx, &ipath, names, p, point) {
+                        x.order.push((p.to_string(), point.to_string()));
+                    }
+                }
+                None => ctx.err(
+                    &ipath,
+                    format!("{item:?} is not `process:point`"),
+                    Some("\"A:refresh.persisted\"".into()),
+                ),
+            }
+        }
+    }
+    if let Some(m) = &r.printed_token {
+        for (p, v) in per_process(ctx, names, &at("printed_token"), m, "printed_token") {
+            let ppath = kp(base, &["printed_token", p.split('#').next().unwrap_or(&p)]);
+            let which = match v.as_str() {
+                "session" => PrintedToken::Session,
+                "seed" => {
+                    if seed.session.is_none() {
+                        ctx.err(&ppath, "\"seed\" needs a seeded session", None);
+                    }
+                    PrintedToken::Seed
+                }
+                other => {
+                    ctx.err(
+                        &ppath,
+                        format!("unknown printed token {other:?}"),
+                        Some("\"session\" (the final session's access token) or \"seed\"".into()),
+                    );
+                    PrintedToken::Session
+                }
+            };
+            x.printed_token.insert(p, which);
+        }
+    }
+    for (i, tr) in r.timing.iter().enumerate() {
+        let tpath = kp(base, &["timing", &i.to_string()]);
+        let p = &tr.process;
+        let ok = check_event_ref(ctx, &kp(&tpath, &["from"]), names, p, &tr.from)
+            & check_event_ref(ctx, &kp(&tpath, &["to"]), names, p, &tr.to);
+        if tr.max_ms.is_none() && tr.min_ms.is_none() {
+            ctx.err(
+                &tpath,
+                "a timing needs `max_ms` or `min_ms`",
+                Some("max_ms = 300".into()),
+            );
+        }
+        if ok {
+            x.timing.push(Timing {
+                process: p.clone(),
+                from: tr.from.clone(),
+                to: tr.to.clone(),
+                max_ms: tr.max_ms,
+                min_ms: tr.min_ms,
+            });
+        }
+    }
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Vec<Scenario>, Invalid> {
+        parse_str(Path::new("t.toml"), src)
+    }
+
+    const GOOD: &str = r#"
+[scenario]
+name = "incident"
+description = "B loads, A rotates, B refreshes."
+
+[saas]
+rotation = true
+reuse = "reject"
+
+[seed.session]
+access_expires_in_s = -60
+
+[[process]]
+name = "B"
+args = ["auth", "token"]
+
+[[process]]
+name = "A"
+args = ["auth", "token"]
+lock_wait_ms = 500
+
+[[step]]
+run = "B"
+until = "session.loaded"
+
+[[step]]
+run = "A"
+
+[[step]]
+run = "B"
+until = "exit"
+
+[expect]
+exit = { A = 0, B = 0 }
+saas.requests."/oauth/token" = 1
+session = "present"
+session_refresh_token = "saas:latest"
+outcomes = { A = "refreshed", B = "adopted_newer" }
+"#;
+
+    #[test]
+    fn good_file_resolves() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.len(), 1);
+        let s = &s[0];
+        assert_eq!(s.id, "t");
+        assert_eq!(s.budget, Duration::from_secs(30));
+        assert_eq!(s.processes.len(), 2);
+        assert_eq!(s.steps.len(), 3);
+        assert!(
+            matches!(&s.steps[0].action, Action::Run { until: Until::Point { point, nth: 1 }, .. } if point == "session.loaded")
+        );
+        assert!(matches!(
+            &s.steps[1].action,
+            Action::Run {
+                until: Until::Exit,
+                ..
+            }
+        ));
+        assert_eq!(s.expect.exit["A"], ExitExpect::Code(0));
+        assert_eq!(s.expect.saas_requests["/oauth/token"], 1);
+        assert_eq!(s.expect.session_refresh_token, Some(TokenRef::SaasLatest));
+        assert_eq!(
+            s.expect.outcomes["B"],
+            OutcomeExpect::All("adopted_newer".into())
+        );
+        assert_eq!(s.seed.session.as_ref().unwrap().access_expires_in_s, -60);
+        assert!(s.processes[0].prints_token());
+        assert_eq!(s.steps[0].line, 22);
+    }
+
+    fn first_error(src: &str) -> Diagnostic {
+        parse(src).unwrap_err().0.remove(0)
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_expected_keys() {
+        let src = GOOD.replace("lock_wait_ms = 500", "lock_wait = 500");
+        let d = first_error(&src);
+        assert_eq!(d.line, 20, "{d}");
+        assert!(d.message.contains("unknown field `lock_wait`"), "{d}");
+        assert!(d.message.contains("lock_wait_ms"), "{d}");
+    }
+
+    #[test]
+    fn unknown_point_is_located() {
+        let src = GOOD.replace("until = \"session.loaded\"", "until = \"session.loadded\"");
+        let d = first_error(&src);
+        assert_eq!(d.line, 24, "{d}");
+        assert!(d.message.contains("session.loadded"), "{d}");
+        assert!(
+            d.expected
+                .as_deref()
+                .unwrap()
+                .contains("refresh.lock_acquired"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn unknown_process_in_step_and_expect() {
+        let src = GOOD.replace("run = \"A\"", "run = \"Q\"");
+        let err = parse(&src).unwrap_err();
+        let d = &err.0[0];
+        assert_eq!(d.line, 27, "{err}");
+        assert!(d.message.contains("\"Q\""), "{err}");
+        assert!(d.expected.as_deref().unwrap().contains("A, B"), "{err}");
+        // A is now never run.
+        assert!(
+            err.0
+                .iter()
+                .any(|d| d.message.contains("no step runs it") && d.line == 18),
+            "{err}"
+        );
+
+        let src = GOOD.replace("exit = { A = 0, B = 0 }", "exit = { A = 0, C = 0 }");
+        let d = first_error(&src);
+        assert_eq!(d.line, 34, "{d}");
+        assert!(d.message.contains("\"C\""), "{d}");
+    }
+
+    #[test]
+    fn step_with_two_actions_or_none() {
+        let src = GOOD.replace("run = \"A\"", "run = \"A\"\nsleep_ms = 3");
+        let d = first_error(&src);
+        assert!(d.message.contains("several actions"), "{d}");
+        assert_eq!(d.line, 28, "{d}");
+        let src = GOOD.replace("run = \"A\"", "note = \"nothing\"");
+        let err = parse(&src).unwrap_err();
+        assert!(
+            err.0.iter().any(|d| d.message.contains("does nothing")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_typed_errors() {
+        let d = first_error(&GOOD.replace("reuse = \"reject\"", "reuse = \"explode\""));
+        assert_eq!(d.line, 8, "{d}");
+        assert!(d.message.contains("explode"), "{d}");
+        let d =
+            first_error(&GOOD.replace("exit = { A = 0, B = 0 }", "exit = { A = 0, B = \"dead\" }"));
+        assert!(d.message.contains("\"killed\""), "{d}");
+        let d = first_error(&GOOD.replace("session = \"present\"", "session = \"gone\""));
+        assert!(
+            d.message.contains("gone") && d.message.contains("absent"),
+            "{d}"
+        );
+        let d = first_error(&GOOD.replace(
+            "outcomes = { A = \"refreshed\"",
+            "outcomes = { A = \"refresh\"",
+        ));
+        assert!(d.message.contains("\"refresh\""), "{d}");
+        assert_eq!(d.line, 38, "{d}");
+    }
+
+    #[test]
+    fn reserved_env_is_rejected() {
+        let src = GOOD.replace("lock_wait_ms = 500", "env = { SPEC_KITTY_HOME = \"/tmp\" }");
+        let d = first_error(&src);
+        assert!(d.message.contains("SPEC_KITTY_HOME"), "{d}");
+        assert_eq!(d.line, 20, "{d}");
+    }
+
+    #[test]
+    fn lock_hold_must_be_released() {
+        let src = GOOD.replace(
+            "[[step]]\nrun = \"A\"\n",
+            "[[step]]\nlock = \"hold\"\n[[step]]\nrun = \"A\"\n",
+        );
+        let err = parse(&src).unwrap_err();
+        assert!(
+            err.0
+                .iter()
+                .any(|d| d.message.contains("still holds the refresh lock")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn replicas_expand_and_groups_apply() {
+        let src = r#"
+[scenario]
+name = "n"
+description = "d"
+[seed.session]
+[[process]]
+name = "W"
+args = ["auth", "token"]
+replicas = 3
+[expect]
+exit = { W = 0 }
+outcome_counts = { refreshed = 1, adopted_newer = 2 }
+"#;
+        let s = parse(src).unwrap().remove(0);
+        assert_eq!(
+            s.processes
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["W#1", "W#2", "W#3"]
+        );
+        assert_eq!(s.expect.exit.len(), 3);
+        assert!(
+            matches!(&s.steps[0].action, Action::Run { procs, until: Until::Exit } if procs.len() == 3)
+        );
+    }
+
+    #[test]
+    fn variants_make_one_scenario_each() {
+        let src = format!(
+            "{GOOD}\n[[variant]]\nname = \"grace\"\n[variant.saas]\nreuse = \"grace\"\n\n[[variant]]\nname = \"reject\"\n[variant.expect]\nsession = \"absent\"\n"
+        );
+        let s = parse(&src).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].id, "t/grace");
+        assert_eq!(s[0].saas.reuse, fake_saas::ReusePolicy::Grace);
+        assert_eq!(s[0].expect.session, Some(SessionState::Present));
+        assert_eq!(s[1].saas.reuse, fake_saas::ReusePolicy::Reject);
+        assert_eq!(s[1].expect.session, Some(SessionState::Absent));
+        assert!(s[1].expect.exit.is_empty());
+    }
+
+    #[test]
+    fn saas_semantic_error_is_located() {
+        let src = GOOD.replace("reuse = \"reject\"", "reuse = \"reject\"\naccess_ttl_s = 0");
+        let d = first_error(&src);
+        assert!(d.message.contains("access_ttl_s"), "{d}");
+        assert_eq!(d.line, 9, "{d}");
+    }
+
+    #[test]
+    fn corruption_needs_one_change() {
+        let src = GOOD.replace(
+            "[seed.session]\n",
+            "[[seed.corrupt]]\nfile = \"session\"\ntruncate = 3\ndelete = true\n[seed.session]\n",
+        );
+        let d = first_error(&src);
+        assert!(d.message.contains("exactly one change"), "{d}");
+        assert_eq!(d.line, 10, "{d}");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}
