@@ -7,6 +7,7 @@
 use fake_saas::{FaultSpec, SaasConfig};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use spec_kitty::refresh::Outcome;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
@@ -24,18 +25,6 @@ pub const LEGACY_POINTS: &[&str] = &[
     "legacy.network_after",
     "legacy.persisted",
     "legacy.deleted",
-];
-/// Refresh transaction outcomes (DESIGN §4), as reported in the `refresh.outcome` detail.
-pub const OUTCOMES: &[&str] = &[
-    "adopted_newer",
-    "refreshed",
-    "stale_rejection_preserved",
-    "current_rejection_cleared",
-    "lock_timeout_adopted",
-    "lock_timeout_error",
-    // Beyond DESIGN §4's table: the refresh token is known locally to be past its lifetime, so
-    // no network call is made and nothing is deleted.
-    "refresh_token_expired",
 ];
 /// `expect.outcomes` value meaning "this process ran no refresh transaction".
 pub const NO_OUTCOME: &str = "none";
@@ -1947,8 +1936,9 @@ fn token_ref(ctx: &mut Ctx, path: &[String], s: &str, seed: &Seed) -> TokenRef {
 }
 
 fn check_outcome(ctx: &mut Ctx, path: &[String], o: &str, allow_none: bool) {
-    if !(OUTCOMES.contains(&o) || (allow_none && o == NO_OUTCOME)) {
-        let mut list = OUTCOMES.join(", ");
+    let outcomes = Outcome::ALL.map(Outcome::as_str);
+    if !(outcomes.contains(&o) || (allow_none && o == NO_OUTCOME)) {
+        let mut list = outcomes.join(", ");
         if allow_none {
             list.push_str(", none");
         }

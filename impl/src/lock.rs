@@ -9,6 +9,7 @@
 
 use crate::pyjson;
 use crate::session::{format_time, parse_time};
+use crate::syncpoint::{self, points};
 use chrono::{DateTime, Utc};
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
@@ -113,9 +114,15 @@ impl RefreshLock {
     /// holder record in place.
     pub fn acquire(path: &Path, wait: Duration) -> Result<RefreshLockGuard, LockError> {
         let started = Instant::now();
+        let mut reported_busy = false;
         loop {
             if let Some(guard) = Self::try_acquire(path)? {
                 return Ok(guard);
+            }
+            if !reported_busy {
+                // Lets the scenario runner order "B is really waiting" deterministically.
+                let _ = syncpoint::hit(points::LOCK_BUSY);
+                reported_busy = true;
             }
             let waited = started.elapsed();
             if waited >= wait {

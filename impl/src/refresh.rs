@@ -41,6 +41,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of DESIGN §4's table (plus the local-expiry case).
+    pub const ALL: [Outcome; 7] = [
+        Outcome::AdoptedNewer,
+        Outcome::Refreshed,
+        Outcome::StaleRejectionPreserved,
+        Outcome::CurrentRejectionCleared,
+        Outcome::LockTimeoutAdopted,
+        Outcome::LockTimeoutError,
+        Outcome::RefreshTokenExpired,
+    ];
+
     /// The outcome's name in logs and the scenario runner.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -38,6 +38,8 @@ pub mod points {
     pub const SESSION_LOADED: &str = "session.loaded";
     /// The refresh lock wait started.
     pub const LOCK_WAIT: &str = "refresh.lock_wait";
+    /// A lock attempt found the lock held by someone else (reported once per wait).
+    pub const LOCK_BUSY: &str = "refresh.lock_busy";
     /// The refresh lock was acquired.
     pub const LOCK_ACQUIRED: &str = "refresh.lock_acquired";
     /// The persisted session was reloaded under the lock.
@@ -61,6 +63,7 @@ pub mod points {
     pub const ALL: &[&str] = &[
         SESSION_LOADED,
         LOCK_WAIT,
+        LOCK_BUSY,
         LOCK_ACQUIRED,
         RELOADED,
         NETWORK_BEFORE,

@@ -166,8 +166,10 @@ impl TokenManager {
     pub fn logout(&self) -> Result<LogoutReport, AuthError> {
         let _flight = lock_ignoring_poison(&self.flight);
         let lock = self.store.root().refresh_lock_file();
+        syncpoint::hit(points::LOCK_WAIT)?;
         let _guard = RefreshLock::acquire(&lock, self.settings.lock_wait)
             .map_err(|e| AuthError::Retryable(format!("cannot log out now: {e}")))?;
+        syncpoint::hit(points::LOCK_ACQUIRED)?;
         let persisted = self.store.read();
         let removed = !matches!(persisted, Ok(None));
         let revocation = match &persisted {
