@@ -11,7 +11,7 @@
 
 use spec_kitty::oauth::{OAuthClient, RefreshResponse};
 use spec_kitty::paths::RuntimeRoot;
-use spec_kitty::session::REFRESH_BUFFER_S;
+use spec_kitty::refresh::apply_grant;
 use spec_kitty::storage::SessionStore;
 use spec_kitty::syncpoint::{hit, hit_with};
 use std::ffi::OsString;
@@ -40,15 +40,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
 fn refresh(force: bool) -> Result<(), String> {
     let root = RuntimeRoot::from_env().map_err(|e| e.to_string())?;
     let store = SessionStore::for_root(&root).map_err(|e| e.to_string())?;
-    let mut session = store
+    let session = store
         .read()
         .map_err(|e| format!("cannot read the session: {e}"))?
         .ok_or_else(|| "no session".to_string())?;
     hit("legacy.loaded").map_err(|e| e.to_string())?;
-    let now = spec_kitty::now();
-    let expiring =
-        session.access_token_expires_at <= now + chrono::Duration::seconds(REFRESH_BUFFER_S);
-    if !force && !expiring {
+    if !force && session.access_usable(spec_kitty::now()) {
         eprintln!("legacy-client: access token still valid, nothing to do");
         return Ok(());
     }
@@ -65,23 +62,7 @@ fn refresh(force: bool) -> Result<(), String> {
     hit_with("legacy.network_after", Some(&label)).map_err(|e| e.to_string())?;
     match answer {
         RefreshResponse::Granted(grant) => {
-            let now = spec_kitty::now();
-            session.access_token = grant.access_token;
-            if let Some(rt) = grant.refresh_token {
-                session.refresh_token = rt;
-            }
-            session.access_token_expires_at =
-                now + chrono::Duration::seconds(grant.expires_in.min(i64::MAX as u64) as i64);
-            if let Some(at) = grant.refresh_token_expires_at {
-                session.refresh_token_expires_at = Some(at);
-            }
-            if let Some(scope) = grant.scope {
-                session.scope = scope;
-            }
-            if grant.generation.is_some() {
-                session.generation = grant.generation;
-            }
-            session.last_used_at = now;
+            let session = apply_grant(&session, grant, spec_kitty::now());
             // The old CLI's bug, part 1: no refresh lock around the read-refresh-write.
             store
                 .write(&session)

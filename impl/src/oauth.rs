@@ -179,17 +179,7 @@ impl OAuthClient {
                 url: url.clone(),
                 reason,
             })?;
-        if status != 200 {
-            return Err(OAuthError::Status {
-                url,
-                status,
-                detail: error_code(&body).unwrap_or_else(|| "no error code".into()),
-            });
-        }
-        serde_json::from_slice(&body).map_err(|e| OAuthError::Malformed {
-            url,
-            reason: e.to_string(),
-        })
+        parse_json(&url, &ok_body(&url, status, body)?)
     }
 
     /// One poll of `POST /oauth/token` with the device-code grant.
@@ -235,15 +225,7 @@ impl OAuthClient {
                     url: url.clone(),
                     reason,
                 })?;
-        if status == 200 {
-            Ok(())
-        } else {
-            Err(OAuthError::Status {
-                url,
-                status,
-                detail: error_code(&body).unwrap_or_else(|| "no error code".into()),
-            })
-        }
+        ok_body(&url, status, body).map(drop)
     }
 
     /// `GET /api/v1/me` with the access token.
@@ -276,17 +258,7 @@ impl OAuthClient {
             url: url.clone(),
             reason,
         })?;
-        if status != 200 {
-            return Err(OAuthError::Status {
-                url,
-                status,
-                detail: error_code(&body).unwrap_or_else(|| "no error code".into()),
-            });
-        }
-        serde_json::from_slice(&body).map_err(|e| OAuthError::Malformed {
-            url,
-            reason: e.to_string(),
-        })
+        parse_json(&url, &ok_body(&url, status, body)?)
     }
 
     /// Posts a form; returns (status, body) or a transport failure described without secrets.
@@ -301,6 +273,25 @@ impl OAuthClient {
         let body = read_capped(response)?;
         Ok((status, body))
     }
+}
+
+/// The body of a 200 answer, or the status (with the body's error code) as an error.
+fn ok_body(url: &str, status: u16, body: Vec<u8>) -> Result<Vec<u8>, OAuthError> {
+    if status == 200 {
+        return Ok(body);
+    }
+    Err(OAuthError::Status {
+        url: url.to_string(),
+        status,
+        detail: error_code(&body).unwrap_or_else(|| "no error code".into()),
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, OAuthError> {
+    serde_json::from_slice(body).map_err(|e| OAuthError::Malformed {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Maps a token-endpoint answer to its type.

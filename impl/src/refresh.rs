@@ -377,8 +377,9 @@ fn rejection_cause(error: &str, sent: &StoredSession, now: DateTime<Utc>) -> Rel
     }
 }
 
-/// The session after a successful refresh of `sent`.
-fn apply_grant(sent: &StoredSession, grant: TokenGrant, now: DateTime<Utc>) -> StoredSession {
+/// The session after a successful refresh of `sent`: new access token and expiry, the rotated
+/// refresh token (or the old one when the server did not rotate), everything else kept.
+pub fn apply_grant(sent: &StoredSession, grant: TokenGrant, now: DateTime<Utc>) -> StoredSession {
     let mut next = sent.clone();
     next.access_token = grant.access_token;
     if let Some(refresh_token) = grant.refresh_token {

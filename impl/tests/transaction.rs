@@ -25,21 +25,31 @@ fn run(
     caller: &StoredSession,
     timeout: Duration,
 ) -> TransactionReport {
-    let store = root.store();
-    let client = OAuthClient::new(saas_uri, timeout).unwrap();
-    let report = RefreshTransaction {
-        store: &store,
-        endpoint: &client,
-        lock_path: root.root.refresh_lock_file(),
-        lock_wait: Duration::from_millis(300),
-        now: spec_kitty::now,
-    }
-    .run(caller);
+    let report = transaction(root, saas_uri, caller, timeout);
     assert!(
         !is_held(&root.root.refresh_lock_file()).unwrap(),
         "lock released on every path"
     );
     report
+}
+
+/// One transaction with a 200 ms lock wait (the test may hold the lock itself).
+fn transaction(
+    root: &Root,
+    saas_uri: &str,
+    caller: &StoredSession,
+    timeout: Duration,
+) -> TransactionReport {
+    let store = root.store();
+    let client = OAuthClient::new(saas_uri, timeout).unwrap();
+    RefreshTransaction {
+        store: &store,
+        endpoint: &client,
+        lock_path: root.root.refresh_lock_file(),
+        lock_wait: Duration::from_millis(200),
+        now: spec_kitty::now,
+    }
+    .run(caller)
 }
 
 fn token_route() -> wiremock::MockBuilder {
@@ -301,16 +311,12 @@ fn lock_timeout_adopts_a_usable_persisted_session() {
     let held = RefreshLock::try_acquire(&root.root.refresh_lock_file())
         .unwrap()
         .unwrap();
-    let store = root.store();
-    let client = OAuthClient::new(&saas.uri(), Duration::from_secs(1)).unwrap();
-    let report = RefreshTransaction {
-        store: &store,
-        endpoint: &client,
-        lock_path: root.root.refresh_lock_file(),
-        lock_wait: Duration::from_millis(200),
-        now: spec_kitty::now,
-    }
-    .run(&session("s1", "rt-1", -10, 86_400));
+    let report = transaction(
+        &root,
+        &saas.uri(),
+        &session("s1", "rt-1", -10, 86_400),
+        Duration::from_secs(1),
+    );
     drop(held);
     assert_eq!(report.outcome, Outcome::LockTimeoutAdopted);
     assert_eq!(report.result.unwrap().refresh_token, "rt-2");
@@ -326,16 +332,7 @@ fn lock_timeout_without_usable_material_is_retryable_and_keeps_everything() {
     let held = RefreshLock::try_acquire(&root.root.refresh_lock_file())
         .unwrap()
         .unwrap();
-    let store = root.store();
-    let client = OAuthClient::new(&saas.uri(), Duration::from_secs(1)).unwrap();
-    let report = RefreshTransaction {
-        store: &store,
-        endpoint: &client,
-        lock_path: root.root.refresh_lock_file(),
-        lock_wait: Duration::from_millis(200),
-        now: spec_kitty::now,
-    }
-    .run(&current);
+    let report = transaction(&root, &saas.uri(), &current, Duration::from_secs(1));
     drop(held);
     assert_eq!(report.outcome, Outcome::LockTimeoutError);
     let err = report.result.unwrap_err();
