@@ -346,10 +346,17 @@ impl<'a> Run<'a> {
         let err = |e: std::io::Error| format!("cannot {c} ({}): {e}", path.display());
         // Tell the watcher before the bytes appear.
         if c.file == FileKind::Session {
-            if let Some(w) = &self.watcher {
-                if let Some(bytes) = corrupted_bytes(&path, &c.op) {
-                    w.allow(bytes);
-                }
+            let bytes = corrupted_bytes(&path, &c.op);
+            if let (Some(w), Some(bytes)) = (&self.watcher, &bytes) {
+                w.allow(bytes.clone());
+            }
+            // New contents replace session.json atomically, so the watcher never sees a
+            // truncated-then-written intermediate the scenario did not declare.
+            if let (CorruptOp::Garbage(_) | CorruptOp::Append(_), Some(bytes)) = (&c.op, bytes) {
+                ensure_auth_dir(&self.root)?;
+                replace_atomically(&path, &bytes).map_err(err)?;
+                self.note(RUNNER_LANE, "seed", format!("corrupted: {c}"));
+                return Ok(());
             }
         }
         match &c.op {
@@ -1052,6 +1059,14 @@ fn ensure_auth_dir(root: &RuntimeRoot) -> Result<(), String> {
 }
 
 /// The bytes a corruption will leave in the file, when that can be known beforehand.
+/// Writes `bytes` to a sibling temp file (0600) and renames it over `path`.
+fn replace_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("corrupt.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, path)
+}
+
 fn corrupted_bytes(path: &Path, op: &CorruptOp) -> Option<Vec<u8>> {
     let current = std::fs::read(path).ok();
     match op {

@@ -5,7 +5,7 @@
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ pub struct Version {
 /// The running watcher.
 pub struct Watcher {
     stop: Arc<AtomicBool>,
+    /// How many versions the watcher has recorded so far.
+    seen: Arc<AtomicUsize>,
     handle: Option<JoinHandle<Vec<Version>>>,
     injected: Arc<Mutex<Vec<Vec<u8>>>>,
 }
@@ -78,9 +80,11 @@ impl Watcher {
         injected: Vec<Vec<u8>>,
     ) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicUsize::new(0));
         let injected = Arc::new(Mutex::new(injected));
         let handle = {
             let stop = stop.clone();
+            let seen = seen.clone();
             let injected = injected.clone();
             std::thread::Builder::new()
                 .name("session-watch".into())
@@ -115,6 +119,7 @@ impl Watcher {
                                 injected: is_injected,
                             });
                             last = Some(current);
+                            seen.store(versions.len(), Ordering::SeqCst);
                         }
                         if stopping {
                             break;
@@ -127,9 +132,15 @@ impl Watcher {
         };
         Watcher {
             stop,
+            seen,
             handle: Some(handle),
             injected,
         }
+    }
+
+    /// How many distinct versions have been recorded so far.
+    pub fn versions_seen(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
     }
 
     /// Declares bytes the scenario itself is about to write (a corruption step).
@@ -189,13 +200,31 @@ mod tests {
             Instant::now(),
             vec![b"injected".to_vec()],
         );
-        std::thread::sleep(Duration::from_millis(30));
-        std::fs::write(&session, b"{\"version\": 2, \"nonce\"").unwrap();
-        std::thread::sleep(Duration::from_millis(30));
-        std::fs::write(&session, b"injected").unwrap();
-        std::thread::sleep(Duration::from_millis(30));
+        // Each change is written atomically and waited for, so the test does not depend on
+        // scheduling: the watcher must record exactly these four versions.
+        let wait_for = |w: &Watcher, n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while w.versions_seen() < n {
+                assert!(
+                    Instant::now() < deadline,
+                    "watcher saw {} of {n}",
+                    w.versions_seen()
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let replace = |bytes: &[u8]| {
+            let tmp = dir.path().join("tmp");
+            std::fs::write(&tmp, bytes).unwrap();
+            std::fs::rename(&tmp, &session).unwrap();
+        };
+        wait_for(&w, 1);
+        replace(b"{\"version\": 2, \"nonce\"");
+        wait_for(&w, 2);
+        replace(b"injected");
+        wait_for(&w, 3);
         std::fs::remove_file(&session).unwrap();
-        std::thread::sleep(Duration::from_millis(30));
+        wait_for(&w, 4);
         let v = w.finish();
         assert_eq!(v.len(), 4, "{v:?}");
         assert!(v[0].bytes.is_none());

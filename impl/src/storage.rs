@@ -19,6 +19,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The only session file version this store reads or writes.
 pub const FILE_VERSION: u64 = 2;
@@ -200,6 +201,7 @@ pub struct SessionStore {
     /// The last derived key and the salt it belongs to: scrypt is slow by design and the salt
     /// changes only when the session is deleted.
     key_cache: Mutex<Option<([u8; SALT_LEN], [u8; 32])>>,
+    session_lock_wait: Duration,
 }
 
 impl SessionStore {
@@ -214,7 +216,14 @@ impl SessionStore {
             root: root.clone(),
             passphrase: passphrase.into(),
             key_cache: Mutex::new(None),
+            session_lock_wait: SESSION_LOCK_WAIT,
         }
+    }
+
+    /// Bounds the wait for `session.lock` (default [`SESSION_LOCK_WAIT`]).
+    pub fn with_session_lock_wait(mut self, wait: Duration) -> Self {
+        self.session_lock_wait = wait;
+        self
     }
 
     /// The runtime root this store serves.
@@ -243,7 +252,11 @@ impl SessionStore {
             .map_err(|e| StorageError::io(&path, e))?;
         // Validate the envelope before the salt so a damaged file is named as such.
         let (nonce, ciphertext) = parse_envelope(&contents, &path)?;
-        let salt = self.read_salt()?;
+        let salt = match self.read_salt() {
+            // A concurrent delete removed the salt after we opened the session: no session.
+            Err(StorageError::MissingSalt { .. }) if !path.exists() => return Ok(None),
+            other => other?,
+        };
         let plaintext = self.cipher_for(&salt).decrypt(&nonce, &ciphertext, &path)?;
         StoredSession::from_json(&plaintext)
             .map(Some)
@@ -253,7 +266,8 @@ impl SessionStore {
     /// Encrypts and atomically replaces the session (temp file, fsync, rename, fsync dir).
     pub fn write(&self, session: &StoredSession) -> Result<(), StorageError> {
         self.ensure_auth_dir()?;
-        let _guard = SessionFileLock::acquire(&self.root.session_lock_file())?;
+        let _guard =
+            SessionFileLock::acquire(&self.root.session_lock_file(), self.session_lock_wait)?;
         let salt = self.read_or_create_salt()?;
         let nonce: [u8; NONCE_LEN] = Aes256Gcm::generate_nonce(&mut OsRng).into();
         let contents = self.cipher_for(&salt).seal(&session.to_json(), nonce);
@@ -283,7 +297,8 @@ impl SessionStore {
         if !auth_dir.exists() {
             return Ok(());
         }
-        let _guard = SessionFileLock::acquire(&self.root.session_lock_file())?;
+        let _guard =
+            SessionFileLock::acquire(&self.root.session_lock_file(), self.session_lock_wait)?;
         for path in [
             self.root.session_file(),
             self.root.session_file().with_extension("json.tmp"),
@@ -365,6 +380,11 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(|e| StorageError::io(dir, e))
 }
 
+/// How long a writer waits for `session.lock` by default. Holders keep it for one file write, so
+/// a wait this long means a stuck process; failing beats hanging while the refresh lock is held.
+pub const SESSION_LOCK_WAIT: Duration = Duration::from_secs(10);
+const SESSION_LOCK_POLL: Duration = Duration::from_millis(10);
+
 /// An exclusive flock of `session.lock`, interoperable with Python's `filelock`, which unlinks the
 /// file on release: after locking, a lock on an unlinked inode protects nothing, so retry.
 struct SessionFileLock {
@@ -372,7 +392,8 @@ struct SessionFileLock {
 }
 
 impl SessionFileLock {
-    fn acquire(path: &Path) -> Result<Self, StorageError> {
+    fn acquire(path: &Path, wait: Duration) -> Result<Self, StorageError> {
+        let deadline = Instant::now() + wait;
         loop {
             let file = OpenOptions::new()
                 .read(true)
@@ -382,16 +403,33 @@ impl SessionFileLock {
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| StorageError::io(path, e))?;
-            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-                .map_err(|e| StorageError::io(path, e.into()))?;
-            let still_linked = file
-                .metadata()
-                .map_err(|e| StorageError::io(path, e))?
-                .nlink()
-                > 0;
-            if still_linked {
-                return Ok(Self { _file: file });
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {
+                    let linked = file
+                        .metadata()
+                        .map_err(|e| StorageError::io(path, e))?
+                        .nlink();
+                    if linked > 0 {
+                        return Ok(Self { _file: file });
+                    }
+                }
+                Err(e) if crate::lock::is_contention(e) => {}
+                Err(e) => return Err(StorageError::io(path, e.into())),
             }
+            if Instant::now() >= deadline {
+                return Err(StorageError::io(
+                    path,
+                    std::io::Error::new(
+                        ErrorKind::TimedOut,
+                        format!(
+                            "another process has held it for over {} ms; find it with `fuser {}`",
+                            wait.as_millis(),
+                            path.display()
+                        ),
+                    ),
+                ));
+            }
+            std::thread::sleep(SESSION_LOCK_POLL);
         }
     }
 }

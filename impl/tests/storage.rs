@@ -321,3 +321,27 @@ fn python_filelock_unlinking_session_lock_does_not_break_writes() {
     store.write(&session).unwrap();
     assert!(store.read().unwrap().is_some());
 }
+
+#[test]
+fn a_stuck_session_lock_holder_fails_the_write_instead_of_hanging() {
+    let (_dir, root) = vector_root();
+    let wait = std::time::Duration::from_millis(300);
+    let store =
+        SessionStore::with_passphrase(&root, vector().passphrase).with_session_lock_wait(wait);
+    let session = store.read().unwrap().unwrap();
+    let holder = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.session_lock_file())
+        .unwrap();
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let started = std::time::Instant::now();
+    let err = store.write(&session).unwrap_err();
+    let waited = started.elapsed();
+    assert!(waited >= wait, "{waited:?}");
+    assert!(waited < wait * 5, "{waited:?}");
+    assert!(err.to_string().contains("session.lock"), "{err}");
+    drop(holder);
+    store.write(&session).unwrap();
+}
