@@ -27,7 +27,7 @@ const CHILD_ONLY_ENV: &[&str] = &[
 
 /// If this process was started as `<exe> __exec <program> <args...>`, runs that program and
 /// exits with its code. Otherwise removes the child-only variables from this process's own
-/// environment (see [`CHILD_ONLY_ENV`]) and returns.
+/// environment (see `CHILD_ONLY_ENV`) and returns.
 pub fn dispatch() {
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).map(|a| a == EXEC_ARG) == Some(true) {

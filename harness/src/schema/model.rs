@@ -1,0 +1,334 @@
+//! The resolved scenario model the runner executes.
+
+use super::{ExitExpect, FileKind, LockAction, PointAction, SaasAction, SessionState, EXIT};
+use fake_saas::{FaultSpec, SaasConfig};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One runnable scenario (a file, or one variant of a file).
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// File stem, plus `/variant` for variants: what `--filter` and reports use.
+    pub id: String,
+    pub file: PathBuf,
+    /// `[scenario] name`.
+    pub title: String,
+    pub description: String,
+    pub variant: Option<String>,
+    pub budget: Duration,
+    pub saas: SaasConfig,
+    pub seed: Seed,
+    /// Replicas expanded (`W` with 3 replicas is `W#1`, `W#2`, `W#3`).
+    pub processes: Vec<ProcessSpec>,
+    pub steps: Vec<Step>,
+    pub expect: Expect,
+    /// 1-based line of `[scenario]`.
+    pub line: usize,
+}
+
+impl Scenario {
+    /// The process named `name`.
+    pub fn process(&self, name: &str) -> Option<&ProcessSpec> {
+        self.processes.iter().find(|p| p.name == name)
+    }
+}
+
+/// The seeded state of the runtime root.
+#[derive(Debug, Clone, Default)]
+pub struct Seed {
+    pub session: Option<SeedSession>,
+    pub lock: Option<SeedLock>,
+    pub corrupt: Vec<Corruption>,
+}
+
+/// A session seeded in both the fake SaaS and the runtime root.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedSession {
+    pub access_expires_in_s: i64,
+    pub refresh_expires_in_s: i64,
+    /// When false the local file's `refresh_token_expires_at` is null.
+    pub refresh_expiry_known: bool,
+    pub generation: Option<i64>,
+}
+
+/// A leftover holder record in `refresh.lock` with no live flock behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedLock {
+    pub pid: u32,
+    pub host: Option<String>,
+    pub age_s: i64,
+    pub version: String,
+}
+
+/// One change to a file of the runtime root.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Corruption {
+    pub file: FileKind,
+    pub op: CorruptOp,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorruptOp {
+    Truncate(u64),
+    Garbage(String),
+    Append(String),
+    Delete,
+    Mode(u32),
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.op {
+            CorruptOp::Truncate(n) => write!(f, "truncate {} to {n} bytes", self.file),
+            CorruptOp::Garbage(s) => {
+                write!(f, "replace {} with {} bytes of garbage", self.file, s.len())
+            }
+            CorruptOp::Append(s) => write!(f, "append {} bytes to {}", s.len(), self.file),
+            CorruptOp::Delete => write!(f, "delete {}", self.file),
+            CorruptOp::Mode(m) => write!(f, "chmod {} to {m:o}", self.file),
+        }
+    }
+}
+
+/// What kind of program a process runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Program {
+    /// `spec-kitty <args>` (the production CLI, with sync points).
+    SpecKitty(Vec<String>),
+    /// The built-in legacy client (refreshes and writes without the lock).
+    Legacy(Vec<String>),
+}
+
+/// One OS process of the scenario.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub name: String,
+    /// The `[[process]]` name it was declared under (differs from `name` for replicas).
+    pub group: String,
+    pub program: Program,
+    pub env: BTreeMap<String, String>,
+    pub clock_offset_s: Option<i64>,
+    pub lock_wait_ms: Option<u64>,
+    pub refresh_ceiling_ms: Option<u64>,
+    pub faults: Vec<PointFault>,
+}
+
+impl ProcessSpec {
+    /// Whether this process's job is to print a token on stdout (`spec-kitty auth token`).
+    pub fn prints_token(&self) -> bool {
+        match &self.program {
+            Program::SpecKitty(args) => {
+                let positional: Vec<&str> = args
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| !a.starts_with('-'))
+                    .collect();
+                positional.starts_with(&["auth", "token"])
+            }
+            Program::Legacy(_) => false,
+        }
+    }
+
+    /// Whether the process was asked for JSON output.
+    pub fn wants_json(&self) -> bool {
+        match &self.program {
+            Program::SpecKitty(args) | Program::Legacy(args) => args.iter().any(|a| a == "--json"),
+        }
+    }
+
+    /// A short human description of the command line.
+    pub fn command_line(&self) -> String {
+        match &self.program {
+            Program::SpecKitty(args) => format!("spec-kitty {}", args.join(" ")),
+            Program::Legacy(args) if args.is_empty() => "legacy-client".to_string(),
+            Program::Legacy(args) => format!("legacy-client {}", args.join(" ")),
+        }
+    }
+}
+
+/// A failure or delay injected at a sync point of one process.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PointFault {
+    pub point: String,
+    /// Fires on the nth time the process reaches the point (1-based).
+    pub nth: u32,
+    pub action: PointAction,
+    pub message: String,
+    pub ms: u64,
+}
+
+/// One step of the ordering.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// 1-based index.
+    pub index: usize,
+    /// 1-based line of the step.
+    pub line: usize,
+    pub note: Option<String>,
+    pub action: Action,
+}
+
+/// Where a `run` step stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Until {
+    /// Held at the nth hit (counted from the step's start) of this point.
+    Point {
+        point: String,
+        nth: u32,
+    },
+    Exit,
+}
+
+impl fmt::Display for Until {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Until::Point { point, nth: 1 } => f.write_str(point),
+            Until::Point { point, nth } => write!(f, "{point} (hit #{nth})"),
+            Until::Exit => f.write_str(EXIT),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start or release the processes and wait until each is held at the point or has exited.
+    Run {
+        procs: Vec<String>,
+        until: Until,
+    },
+    /// Start or release the processes and do not wait: they run free (no holds) to exit.
+    Release {
+        procs: Vec<String>,
+    },
+    /// Let each process reach the point (if given) and SIGKILL it there.
+    Kill {
+        procs: Vec<String>,
+        at: Option<Until>,
+    },
+    Sleep(Duration),
+    SaasFault(Box<FaultSpec>),
+    Saas(SaasAction),
+    Lock(LockAction),
+    Corrupt(Corruption),
+    Check(Check),
+}
+
+/// Assertions evaluated in the middle of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Check {
+    pub lock_held: Option<bool>,
+    pub session: Option<SessionState>,
+    pub running: Vec<String>,
+    pub exited: Vec<String>,
+    pub saas_requests: BTreeMap<String, u64>,
+}
+
+impl Step {
+    /// One line describing the step (for the timeline).
+    pub fn describe(&self) -> String {
+        let what = match &self.action {
+            Action::Run { procs, until } => format!("run {} until {until}", procs.join(", ")),
+            Action::Release { procs } => format!("release {}", procs.join(", ")),
+            Action::Kill {
+                procs,
+                at: Some(at),
+            } => format!("kill {} at {at}", procs.join(", ")),
+            Action::Kill { procs, at: None } => format!("kill {}", procs.join(", ")),
+            Action::Sleep(d) => format!("sleep {} ms", d.as_millis()),
+            Action::SaasFault(f) => format!(
+                "add SaaS fault {} on {}",
+                f.name.as_deref().unwrap_or("?"),
+                f.endpoint
+            ),
+            Action::Saas(a) => format!(
+                "SaaS: {}",
+                serde_json::to_value(a)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or("?")
+            ),
+            Action::Lock(LockAction::Hold) => "runner takes the refresh lock".to_string(),
+            Action::Lock(LockAction::Release) => "runner releases the refresh lock".to_string(),
+            Action::Corrupt(c) => format!("corrupt: {c}"),
+            Action::Check(_) => "check".to_string(),
+        };
+        match &self.note {
+            Some(note) => format!("step {}: {what} — {note}", self.index),
+            None => format!("step {}: {what}", self.index),
+        }
+    }
+}
+
+/// What a token expectation refers to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRef {
+    /// The token seeded at the start.
+    Seed,
+    /// The latest refresh token the SaaS issued for the seeded session.
+    SaasLatest,
+    Literal(String),
+}
+
+/// Expected outcome(s) of one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeExpect {
+    /// Every reported outcome is this one (and there is at least one).
+    All(String),
+    /// Exactly this sequence.
+    Sequence(Vec<String>),
+    /// No refresh transaction at all.
+    None,
+}
+
+/// `[[expect.timing]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub process: String,
+    pub from: String,
+    pub to: String,
+    pub max_ms: Option<u64>,
+    pub min_ms: Option<u64>,
+}
+
+/// `[expect]`, with groups expanded to their replicas.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub exit: BTreeMap<String, ExitExpect>,
+    pub stdout_contains: BTreeMap<String, Vec<String>>,
+    pub stdout_not_contains: BTreeMap<String, Vec<String>>,
+    pub stderr_contains: BTreeMap<String, Vec<String>>,
+    pub stderr_not_contains: BTreeMap<String, Vec<String>>,
+    pub json: BTreeMap<String, Vec<(String, serde_json::Value)>>,
+    pub session: Option<SessionState>,
+    pub session_refresh_token: Option<TokenRef>,
+    pub session_access_token: Option<TokenRef>,
+    pub outcomes: BTreeMap<String, OutcomeExpect>,
+    pub outcome_counts: BTreeMap<String, u32>,
+    pub saas_requests: BTreeMap<String, u64>,
+    pub saas_statuses: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub seed_token_presented: Option<u64>,
+    pub max_token_presented: Option<u64>,
+    /// `(process, point)` pairs whose first occurrences must come in this order.
+    pub order: Vec<(String, String)>,
+    pub timing: Vec<Timing>,
+    pub lock_held: Option<bool>,
+    /// What `auth token` printed: the final session's access token, or the seeded one.
+    pub printed_token: BTreeMap<String, PrintedToken>,
+    /// The token presented to `/oauth/revoke` (the last such request).
+    pub revoked_token: Option<TokenRef>,
+}
+
+/// `expect.printed_token` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintedToken {
+    /// The access token of the session file at the end.
+    Session,
+    /// The seeded access token.
+    Seed,
+}

@@ -1,0 +1,249 @@
+//! Tests of the scenario file format that span the submodules (parse, resolve, locate).
+
+use super::*;
+use std::time::Duration;
+
+fn parse(src: &str) -> Result<Vec<Scenario>, Invalid> {
+    parse_str(Path::new("t.toml"), src)
+}
+
+const GOOD: &str = r#"
+[scenario]
+name = "incident"
+description = "B loads, A rotates, B refreshes."
+
+[saas]
+rotation = true
+reuse = "reject"
+
+[seed.session]
+access_expires_in_s = -60
+
+[[process]]
+name = "B"
+args = ["auth", "token"]
+
+[[process]]
+name = "A"
+args = ["auth", "token"]
+lock_wait_ms = 500
+
+[[step]]
+run = "B"
+until = "session.loaded"
+
+[[step]]
+run = "A"
+
+[[step]]
+run = "B"
+until = "exit"
+
+[expect]
+exit = { A = 0, B = 0 }
+saas.requests."/oauth/token" = 1
+session = "present"
+session_refresh_token = "saas:latest"
+outcomes = { A = "refreshed", B = "adopted_newer" }
+"#;
+
+#[test]
+fn good_file_resolves() {
+    let s = parse(GOOD).unwrap();
+    assert_eq!(s.len(), 1);
+    let s = &s[0];
+    assert_eq!(s.id, "t");
+    assert_eq!(s.budget, Duration::from_secs(30));
+    assert_eq!(s.processes.len(), 2);
+    assert_eq!(s.steps.len(), 3);
+    assert!(
+        matches!(&s.steps[0].action, Action::Run { until: Until::Point { point, nth: 1 }, .. } if point == "session.loaded")
+    );
+    assert!(matches!(
+        &s.steps[1].action,
+        Action::Run {
+            until: Until::Exit,
+            ..
+        }
+    ));
+    assert_eq!(s.expect.exit["A"], ExitExpect::Code(0));
+    assert_eq!(s.expect.saas_requests["/oauth/token"], 1);
+    assert_eq!(s.expect.session_refresh_token, Some(TokenRef::SaasLatest));
+    assert_eq!(
+        s.expect.outcomes["B"],
+        OutcomeExpect::All("adopted_newer".into())
+    );
+    assert_eq!(s.seed.session.as_ref().unwrap().access_expires_in_s, -60);
+    assert!(s.processes[0].prints_token());
+    assert_eq!(s.steps[0].line, 22);
+}
+
+fn first_error(src: &str) -> Diagnostic {
+    parse(src).unwrap_err().0.remove(0)
+}
+
+#[test]
+fn unknown_key_names_line_and_expected_keys() {
+    let src = GOOD.replace("lock_wait_ms = 500", "lock_wait = 500");
+    let d = first_error(&src);
+    assert_eq!(d.line, 20, "{d}");
+    assert!(d.message.contains("unknown field `lock_wait`"), "{d}");
+    assert!(d.message.contains("lock_wait_ms"), "{d}");
+}
+
+#[test]
+fn unknown_point_is_located() {
+    let src = GOOD.replace("until = \"session.loaded\"", "until = \"session.loadded\"");
+    let d = first_error(&src);
+    assert_eq!(d.line, 24, "{d}");
+    assert!(d.message.contains("session.loadded"), "{d}");
+    assert!(
+        d.expected
+            .as_deref()
+            .unwrap()
+            .contains("refresh.lock_acquired"),
+        "{d}"
+    );
+}
+
+#[test]
+fn unknown_process_in_step_and_expect() {
+    let src = GOOD.replace("run = \"A\"", "run = \"Q\"");
+    let err = parse(&src).unwrap_err();
+    let d = &err.0[0];
+    assert_eq!(d.line, 27, "{err}");
+    assert!(d.message.contains("\"Q\""), "{err}");
+    assert!(d.expected.as_deref().unwrap().contains("A, B"), "{err}");
+    // A is now never run.
+    assert!(
+        err.0
+            .iter()
+            .any(|d| d.message.contains("no step runs it") && d.line == 18),
+        "{err}"
+    );
+
+    let src = GOOD.replace("exit = { A = 0, B = 0 }", "exit = { A = 0, C = 0 }");
+    let d = first_error(&src);
+    assert_eq!(d.line, 34, "{d}");
+    assert!(d.message.contains("\"C\""), "{d}");
+}
+
+#[test]
+fn step_with_two_actions_or_none() {
+    let src = GOOD.replace("run = \"A\"", "run = \"A\"\nsleep_ms = 3");
+    let d = first_error(&src);
+    assert!(d.message.contains("several actions"), "{d}");
+    assert_eq!(d.line, 28, "{d}");
+    let src = GOOD.replace("run = \"A\"", "note = \"nothing\"");
+    let err = parse(&src).unwrap_err();
+    assert!(
+        err.0.iter().any(|d| d.message.contains("does nothing")),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_values_are_typed_errors() {
+    let d = first_error(&GOOD.replace("reuse = \"reject\"", "reuse = \"explode\""));
+    assert_eq!(d.line, 8, "{d}");
+    assert!(d.message.contains("explode"), "{d}");
+    let d = first_error(&GOOD.replace("exit = { A = 0, B = 0 }", "exit = { A = 0, B = \"dead\" }"));
+    assert!(d.message.contains("\"killed\""), "{d}");
+    let d = first_error(&GOOD.replace("session = \"present\"", "session = \"gone\""));
+    assert!(
+        d.message.contains("gone") && d.message.contains("absent"),
+        "{d}"
+    );
+    let d = first_error(&GOOD.replace(
+        "outcomes = { A = \"refreshed\"",
+        "outcomes = { A = \"refresh\"",
+    ));
+    assert!(d.message.contains("\"refresh\""), "{d}");
+    assert_eq!(d.line, 38, "{d}");
+}
+
+#[test]
+fn reserved_env_is_rejected() {
+    let src = GOOD.replace("lock_wait_ms = 500", "env = { SPEC_KITTY_HOME = \"/tmp\" }");
+    let d = first_error(&src);
+    assert!(d.message.contains("SPEC_KITTY_HOME"), "{d}");
+    assert_eq!(d.line, 20, "{d}");
+}
+
+#[test]
+fn lock_hold_must_be_released() {
+    let src = GOOD.replace(
+        "[[step]]\nrun = \"A\"\n",
+        "[[step]]\nlock = \"hold\"\n[[step]]\nrun = \"A\"\n",
+    );
+    let err = parse(&src).unwrap_err();
+    assert!(
+        err.0
+            .iter()
+            .any(|d| d.message.contains("still holds the refresh lock")),
+        "{err}"
+    );
+}
+
+#[test]
+fn replicas_expand_and_groups_apply() {
+    let src = r#"
+[scenario]
+name = "n"
+description = "d"
+[seed.session]
+[[process]]
+name = "W"
+args = ["auth", "token"]
+replicas = 3
+[expect]
+exit = { W = 0 }
+outcome_counts = { refreshed = 1, adopted_newer = 2 }
+"#;
+    let s = parse(src).unwrap().remove(0);
+    assert_eq!(
+        s.processes
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["W#1", "W#2", "W#3"]
+    );
+    assert_eq!(s.expect.exit.len(), 3);
+    assert!(
+        matches!(&s.steps[0].action, Action::Run { procs, until: Until::Exit } if procs.len() == 3)
+    );
+}
+
+#[test]
+fn variants_make_one_scenario_each() {
+    let src = format!(
+        "{GOOD}\n[[variant]]\nname = \"grace\"\n[variant.saas]\nreuse = \"grace\"\n\n[[variant]]\nname = \"reject\"\n[variant.expect]\nsession = \"absent\"\n"
+    );
+    let s = parse(&src).unwrap();
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].id, "t/grace");
+    assert_eq!(s[0].saas.reuse, fake_saas::ReusePolicy::Grace);
+    assert_eq!(s[0].expect.session, Some(SessionState::Present));
+    assert_eq!(s[1].saas.reuse, fake_saas::ReusePolicy::Reject);
+    assert_eq!(s[1].expect.session, Some(SessionState::Absent));
+    assert!(s[1].expect.exit.is_empty());
+}
+
+#[test]
+fn saas_semantic_error_is_located() {
+    let src = GOOD.replace("reuse = \"reject\"", "reuse = \"reject\"\naccess_ttl_s = 0");
+    let d = first_error(&src);
+    assert!(d.message.contains("access_ttl_s"), "{d}");
+    assert_eq!(d.line, 9, "{d}");
+}
+
+#[test]
+fn corruption_needs_one_change() {
+    let src = GOOD.replace(
+        "[seed.session]\n",
+        "[[seed.corrupt]]\nfile = \"session\"\ntruncate = 3\ndelete = true\n[seed.session]\n",
+    );
+    let d = first_error(&src);
+    assert!(d.message.contains("exactly one change"), "{d}");
+    assert_eq!(d.line, 10, "{d}");
+}
