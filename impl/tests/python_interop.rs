@@ -11,8 +11,15 @@ use std::time::{Duration, Instant};
 
 /// Runs a Python snippet with `input` on stdin and returns its stdout.
 fn python(code: &str, input: &[u8]) -> Vec<u8> {
+    python_with_args(code, &[], input)
+}
+
+/// Runs `python3 -c code args...` with `input` on stdin; fails the test on a non-zero exit.
+fn python_with_args(code: &str, args: &[&std::ffi::OsStr], input: &[u8]) -> Vec<u8> {
     let mut child = Command::new("python3")
-        .args(["-c", code])
+        .arg("-c")
+        .arg(code)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -189,23 +196,9 @@ else:
 "#;
 
 fn python_session_io(mode: &str, root: &spec_kitty::paths::RuntimeRoot, input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("python3")
-        .args(["-c", PY_SESSION_IO, mode])
-        .arg(root.auth_dir())
-        .arg(PASSPHRASE)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let auth_dir = root.auth_dir();
+    let args = [mode.as_ref(), auth_dir.as_os_str(), PASSPHRASE.as_ref()];
+    python_with_args(PY_SESSION_IO, &args, input)
 }
 
 const PASSPHRASE: &str = "test-host.local:501";

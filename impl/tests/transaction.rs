@@ -52,6 +52,15 @@ fn transaction(
     .run(caller)
 }
 
+/// A SaaS, and a root whose persisted session (`s1` / `rt-1`, access token expired) is also the
+/// caller's in-memory copy.
+fn expired_current() -> (Root, MockSaas, StoredSession) {
+    let (root, saas) = (Root::new(), MockSaas::start());
+    let current = session("s1", "rt-1", -10, 86_400);
+    root.store().write(&current).unwrap();
+    (root, saas, current)
+}
+
 fn token_route() -> wiremock::MockBuilder {
     Mock::given(method("POST")).and(path("/oauth/token"))
 }
@@ -108,9 +117,7 @@ fn adopted_newer_without_network() {
 
 #[test]
 fn refreshed_spends_the_persisted_token_and_persists_the_result() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(
         token_mock(ResponseTemplate::new(200).set_body_json(grant_body("at-2", "rt-2"))).expect(1),
     );
@@ -158,9 +165,7 @@ fn a_stale_caller_refreshes_with_the_persisted_material_not_its_own() {
 
 #[test]
 fn no_rotation_keeps_the_refresh_token() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(token_mock(
         ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "at-2"})),
     ));
@@ -176,9 +181,7 @@ fn no_rotation_keeps_the_refresh_token() {
 
 #[test]
 fn stale_rejection_preserves_newer_material_written_by_a_lockless_client() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
         |store| {
@@ -200,9 +203,7 @@ fn stale_rejection_preserves_newer_material_written_by_a_lockless_client() {
 
 #[test]
 fn stale_rejection_does_not_adopt_a_missing_session() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
         |store| store.delete().unwrap(),
@@ -219,9 +220,7 @@ fn stale_rejection_does_not_adopt_a_missing_session() {
 
 #[test]
 fn stale_rejection_does_not_adopt_an_expired_refresh_token() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
         |store| store.write(&session("s1", "rt-dead", 3600, -5)).unwrap(),
@@ -238,9 +237,7 @@ fn stale_rejection_does_not_adopt_an_expired_refresh_token() {
 
 #[test]
 fn stale_rejection_does_not_adopt_an_expired_access_token_but_tries_it_once() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
         |store| {
@@ -265,9 +262,7 @@ fn stale_rejection_does_not_adopt_an_expired_access_token_but_tries_it_once() {
 #[test]
 fn current_rejection_clears_with_server_revocation_named() {
     for (status, error) in [(400, "invalid_grant"), (401, "session_invalid")] {
-        let (root, saas) = (Root::new(), MockSaas::start());
-        let current = session("s1", "rt-1", -10, 86_400);
-        root.store().write(&current).unwrap();
+        let (root, saas, current) = expired_current();
         saas.mount(token_mock(
             ResponseTemplate::new(status).set_body_json(serde_json::json!({"error": error})),
         ));
@@ -325,9 +320,7 @@ fn lock_timeout_adopts_a_usable_persisted_session() {
 
 #[test]
 fn lock_timeout_without_usable_material_is_retryable_and_keeps_everything() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(token_mock(ResponseTemplate::new(500)).expect(0));
     let held = RefreshLock::try_acquire(&root.root.refresh_lock_file())
         .unwrap()
@@ -343,9 +336,7 @@ fn lock_timeout_without_usable_material_is_retryable_and_keeps_everything() {
 
 #[test]
 fn network_timeout_releases_the_lock_within_the_ceiling_and_deletes_nothing() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(token_mock(
         ResponseTemplate::new(200).set_delay(Duration::from_secs(10)),
     ));
@@ -368,9 +359,7 @@ fn transient_failures_never_delete() {
         ResponseTemplate::new(200).set_body_string("<html>"),
         ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_request"})),
     ] {
-        let (root, saas) = (Root::new(), MockSaas::start());
-        let current = session("s1", "rt-1", -10, 86_400);
-        root.store().write(&current).unwrap();
+        let (root, saas, current) = expired_current();
         saas.mount(token_mock(template));
         let report = run(&root, &saas.uri(), &current, Duration::from_secs(2));
         assert_eq!(report.outcome, Outcome::LockTimeoutError);
@@ -380,9 +369,7 @@ fn transient_failures_never_delete() {
 
 #[test]
 fn replay_409_retries_once_with_the_newer_token_never_the_spent_one() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     let replay = ResponseTemplate::new(409).set_body_json(
         serde_json::json!({"error": "refresh_replay_benign_retry", "retry_after": 0}),
     );
@@ -404,9 +391,7 @@ fn replay_409_retries_once_with_the_newer_token_never_the_spent_one() {
 
 #[test]
 fn replay_409_without_a_newer_token_is_retryable_and_sends_once() {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
+    let (root, saas, current) = expired_current();
     saas.mount(
         token_mock(
             ResponseTemplate::new(409)
