@@ -154,11 +154,7 @@ fn bad_config_is_one_line_naming_the_key_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("saas.toml");
     std::fs::write(&config, "rotation = true\n\n[device]\nintervall_s = 0\n").unwrap();
-    let output = assert_cmd::Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .timeout(Duration::from_secs(20))
-        .output()
-        .unwrap();
+    let output = run_with_config(&config);
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -171,11 +167,7 @@ fn bad_config_is_one_line_naming_the_key_and_exit_2() {
         "[[fault]]\nendpoint = \"/oauth/token\"\nprobability = 7\n",
     )
     .unwrap();
-    let output = assert_cmd::Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .timeout(Duration::from_secs(20))
-        .output()
-        .unwrap();
+    let output = run_with_config(&config);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("fault[0].probability"), "{stderr}");
@@ -202,4 +194,13 @@ fn help_explains() {
     for needle in ["--config", "--port", "SIGTERM", "/__admin/"] {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
+}
+
+/// Runs the binary on `config` (bounded: a config error must exit, not serve).
+fn run_with_config(config: &std::path::Path) -> std::process::Output {
+    assert_cmd::Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap()
 }

@@ -379,6 +379,14 @@ fn device_authorize(c: &reqwest::blocking::Client, saas: &fake_saas::FakeSaas) -
     body
 }
 
+/// Starts a device authorization and returns its device code.
+fn device_code(c: &reqwest::blocking::Client, saas: &fake_saas::FakeSaas) -> String {
+    device_authorize(c, saas)["device_code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn device_poll(c: &reqwest::blocking::Client, saas: &fake_saas::FakeSaas, code: &str) -> Answer {
     post_form(
         c,
@@ -447,20 +455,14 @@ fn device_flow_deny_expire_and_slow_down() {
     let c = client();
     let deny =
         start_toml("[device]\napprove_after_polls = 0\noutcome = \"deny\"\ninterval_s = 0\n");
-    let code = device_authorize(&c, &deny)["device_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = device_code(&c, &deny);
     let answer = device_poll(&c, &deny, &code);
     assert_eq!((answer.0, error_of(&answer)), (400, "access_denied"));
     assert!(deny.sessions().is_empty());
 
     let expire =
         start_toml("[device]\napprove_after_polls = 1\noutcome = \"expire\"\ninterval_s = 0\n");
-    let code = device_authorize(&c, &expire)["device_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = device_code(&c, &expire);
     assert_eq!(
         error_of(&device_poll(&c, &expire, &code)),
         "authorization_pending"
@@ -468,10 +470,7 @@ fn device_flow_deny_expire_and_slow_down() {
     assert_eq!(error_of(&device_poll(&c, &expire, &code)), "expired_token");
 
     let slow = start_toml("[device]\napprove_after_polls = 5\ninterval_s = 2\n");
-    let code = device_authorize(&c, &slow)["device_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = device_code(&c, &slow);
     assert_eq!(
         error_of(&device_poll(&c, &slow, &code)),
         "authorization_pending"
@@ -479,10 +478,7 @@ fn device_flow_deny_expire_and_slow_down() {
     assert_eq!(error_of(&device_poll(&c, &slow, &code)), "slow_down");
 
     let short = start_toml("[device]\nexpires_in_s = 1\ninterval_s = 0\n");
-    let code = device_authorize(&c, &short)["device_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = device_code(&c, &short);
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(error_of(&device_poll(&c, &short, &code)), "expired_token");
 
