@@ -10,6 +10,8 @@
 //! binary), [`discover`] (finding scenario files).
 
 pub mod checks;
+pub mod child_env;
+pub mod child_hooks;
 pub mod cli;
 pub mod discover;
 pub mod junit;
@@ -20,6 +22,7 @@ pub mod schema;
 pub mod sync;
 pub mod timeline;
 pub mod watch;
+pub mod wire;
 
 pub use runner::{run_scenario, RunOptions, ScenarioReport};
 pub use schema::{load_file, Diagnostic, Invalid, Scenario};

@@ -14,27 +14,19 @@ pub const SPEC_KITTY: &str = "spec-kitty";
 /// `__exec legacy-client ...`.
 pub const LEGACY_CLIENT: &str = "legacy-client";
 
-/// Environment variables that steer a child's sync points and test overrides. The runner
-/// itself must never see them: its seeding goes through the production library, which would
-/// otherwise report sync points to some other runner's socket.
-const CHILD_ONLY_ENV: &[&str] = &[
-    spec_kitty::syncpoint::SOCKET_ENV,
-    spec_kitty::syncpoint::PROCESS_ENV,
-    spec_kitty::syncpoint::LOCK_WAIT_ENV,
-    spec_kitty::syncpoint::REFRESH_CEILING_ENV,
-    spec_kitty::syncpoint::CLOCK_OFFSET_ENV,
-];
-
-/// If this process was started as `<exe> __exec <program> <args...>`, runs that program and
-/// exits with its code. Otherwise removes the child-only variables from this process's own
-/// environment (see `CHILD_ONLY_ENV`) and returns.
+/// If this process was started as `<exe> __exec <program> <args...>`, installs the test hooks
+/// the runner asked for (see [`crate::child_hooks`]), runs that program and exits with its code.
+/// Otherwise removes the child-only variables ([`crate::child_env::ALL`]) from this process's
+/// own environment, so a runner started by another runner never inherits its socket, and
+/// returns.
 pub fn dispatch() {
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).map(|a| a == EXEC_ARG) == Some(true) {
+        crate::child_hooks::install_from_env();
         let code = run_child(&args[2..]);
         std::process::exit(code);
     }
-    for name in CHILD_ONLY_ENV {
+    for name in crate::child_env::ALL {
         if std::env::var_os(name).is_some() {
             // Single-threaded at this point of `main`.
             std::env::remove_var(name);

@@ -3,6 +3,7 @@
 //! process behind, then the invariants and expectations, and the timeline.
 
 use crate::checks::{self, Observed, Tokens};
+use crate::child_env;
 use crate::multicall::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
 use crate::schema::{
     Action, Check, CorruptOp, Corruption, FileKind, LockAction, Program, SaasAction, Scenario,
@@ -18,9 +19,6 @@ use spec_kitty::lock::{LockRecord, RefreshLock, RefreshLockGuard};
 use spec_kitty::paths::{RuntimeRoot, HOME_ENV, SAAS_URL_ENV};
 use spec_kitty::session::{StoredSession, Team};
 use spec_kitty::storage::{SessionCipher, SessionStore};
-use spec_kitty::syncpoint::{
-    CLOCK_OFFSET_ENV, LOCK_WAIT_ENV, PROCESS_ENV, REFRESH_CEILING_ENV, SOCKET_ENV,
-};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -714,7 +712,9 @@ impl<'a> Run<'a> {
         };
         for (key, _) in std::env::vars_os() {
             let k = key.to_string_lossy();
-            if k.starts_with("SPEC_KITTY_") || PROXY_VARS.contains(&k.to_ascii_lowercase().as_str())
+            if k.starts_with("SPEC_KITTY_")
+                || k.starts_with("KITTY_SCENARIO_")
+                || PROXY_VARS.contains(&k.to_ascii_lowercase().as_str())
             {
                 cmd.env_remove(&key);
             }
@@ -722,21 +722,21 @@ impl<'a> Run<'a> {
         cmd.env("HOME", &self.home)
             .env(HOME_ENV, self.root.base())
             .env(SAAS_URL_ENV, &self.saas_url)
-            .env(SOCKET_ENV, &self.socket)
-            .env(PROCESS_ENV, name)
+            .env(child_env::SOCKET, &self.socket)
+            .env(child_env::PROCESS, name)
             .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .env("no_proxy", "127.0.0.1,localhost,::1");
         // Info logs on stderr: the `refresh_transaction outcome=` line lands in the timeline,
         // and the no-token-in-stderr invariant then covers the logs too.
         cmd.env(LOG_ENV, "info").env("NO_COLOR", "1");
         if let Some(v) = spec.lock_wait_ms {
-            cmd.env(LOCK_WAIT_ENV, v.to_string());
+            cmd.env(child_env::LOCK_WAIT_MS, v.to_string());
         }
         if let Some(v) = spec.refresh_ceiling_ms {
-            cmd.env(REFRESH_CEILING_ENV, v.to_string());
+            cmd.env(child_env::REFRESH_CEILING_MS, v.to_string());
         }
         if let Some(v) = spec.clock_offset_s {
-            cmd.env(CLOCK_OFFSET_ENV, v.to_string());
+            cmd.env(child_env::CLOCK_OFFSET_S, v.to_string());
         }
         for (k, v) in &spec.env {
             cmd.env(k, v);

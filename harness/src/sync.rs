@@ -1,15 +1,15 @@
 //! The sync-point server: one Unix socket per scenario, one connection per child process.
 //!
-//! Protocol (see `spec_kitty::syncpoint`): the child writes one JSON line
-//! `{"process", "pid", "point", "detail"}` per point and blocks for one reply line:
-//! `{"action": "continue"}`, `{"action": "sleep", "ms": N}` or `{"action": "fail", "message"}`.
-//! A kill is not a message: the runner SIGKILLs the pid while it waits for its reply.
+//! Protocol: [`crate::wire`] (one JSON line per point, one reply line; a kill is a SIGKILL
+//! while the child waits for its reply).
 //!
 //! The server answers every point at once with `continue` (or the process's declared fault at
 //! that point) unless the current step holds that process at that point: then the reply waits
 //! until a later step releases it (or kills it). Every point is recorded with its time.
 
 use crate::schema::{PointAction, PointFault};
+use crate::wire::to_line;
+pub use crate::wire::{PointMessage, Reply};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -19,44 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
-
-/// The runner's word to a process waiting at a point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Reply {
-    Continue,
-    Sleep { ms: u64 },
-    Fail { message: String },
-}
-
-impl Reply {
-    /// The reply line, newline-terminated.
-    pub fn to_line(&self) -> String {
-        let mut line = serde_json::to_string(self).expect("serializable");
-        line.push('\n');
-        line
-    }
-
-    fn label(&self) -> String {
-        match self {
-            Reply::Continue => "continue".into(),
-            Reply::Sleep { ms } => format!("sleep {ms} ms"),
-            Reply::Fail { message } => format!("fail: {message}"),
-        }
-    }
-}
-
-/// One message from a process.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct PointMessage {
-    #[serde(default)]
-    pub process: String,
-    #[serde(default)]
-    pub pid: u32,
-    pub point: String,
-    #[serde(default)]
-    pub detail: Option<String>,
-}
 
 /// Where a process stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,7 +210,7 @@ impl Shared {
             *c += 1;
             *c
         };
-        if msg.point == spec_kitty::syncpoint::points::OUTCOME {
+        if msg.point == spec_kitty::syncpoint::Point::Outcome.as_str() {
             p.outcomes
                 .push(msg.detail.clone().unwrap_or_else(|| "?".to_string()));
         }
@@ -414,7 +376,7 @@ fn serve_connection(stream: UnixStream, shared: &Shared) {
                 shared.note(&mut st, "runner", "anomaly", text);
                 drop(st);
                 if writer
-                    .write_all(Reply::Continue.to_line().as_bytes())
+                    .write_all(to_line(&Reply::Continue).as_bytes())
                     .is_err()
                 {
                     return;
@@ -424,7 +386,7 @@ fn serve_connection(stream: UnixStream, shared: &Shared) {
         };
         match shared.on_point(&msg) {
             Some(reply) => {
-                if writer.write_all(reply.to_line().as_bytes()).is_err() {
+                if writer.write_all(to_line(&reply).as_bytes()).is_err() {
                     return;
                 }
             }
@@ -578,22 +540,6 @@ mod tests {
         assert_eq!(
             shared.lock().procs["B"].outcomes,
             vec!["refreshed".to_string()]
-        );
-    }
-
-    #[test]
-    fn reply_lines_match_the_protocol() {
-        assert_eq!(Reply::Continue.to_line(), "{\"action\":\"continue\"}\n");
-        assert_eq!(
-            Reply::Sleep { ms: 5 }.to_line(),
-            "{\"action\":\"sleep\",\"ms\":5}\n"
-        );
-        assert_eq!(
-            Reply::Fail {
-                message: "x".into()
-            }
-            .to_line(),
-            "{\"action\":\"fail\",\"message\":\"x\"}\n"
         );
     }
 }

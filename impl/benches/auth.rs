@@ -10,6 +10,7 @@
 //! are median and p95, which it prints directly. `BENCH_ITERS` overrides the sample count.
 
 use chrono::{Duration as ChronoDuration, Utc};
+use spec_kitty::deadline::Deadline;
 use spec_kitty::oauth::RefreshResponse;
 use spec_kitty::paths::RuntimeRoot;
 use spec_kitty::refresh::{AuthError, Outcome, RefreshTransaction, TokenEndpoint};
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 struct NoNetwork;
 
 impl TokenEndpoint for NoNetwork {
-    fn refresh(&self, _: &str) -> Result<RefreshResponse, AuthError> {
+    fn refresh(&self, _: &str, _: Deadline) -> Result<RefreshResponse, AuthError> {
         panic!("the adopt path must not call the token endpoint")
     }
 }
@@ -93,6 +94,7 @@ fn main() {
         endpoint: &NoNetwork,
         lock_path: root.refresh_lock_file(),
         lock_wait: Duration::from_secs(10),
+        ceiling: Duration::from_secs(10),
         now: spec_kitty::now,
     };
     let _ = store.read(); // warm the key cache

@@ -2,12 +2,17 @@
 //! spec-kitty-cli 3.2.7, a machine-wide refresh lock, and the refresh transaction that never
 //! deletes newer material than what the server refused.
 //!
-//! One module per concept: [`paths`] (where state lives), [`session`] (the model), [`storage`]
-//! (the encrypted file), [`lock`] (the refresh lock), [`oauth`] (the SaaS client), [`refresh`]
-//! (the transaction), [`token_manager`] (what callers use), [`cli`] (the `spec-kitty` binary),
-//! [`syncpoint`] (named points the scenario runner orders processes by).
+//! One module per concept, read top-down: [`paths`] (where state lives), [`fsutil`] (careful
+//! access to files others may have left), [`session`] (the model), [`pyjson`] (Python's JSON
+//! spelling), [`storage`] (the encrypted file), [`lock`] (the refresh lock), [`deadline`] (one
+//! bound for a piece of work), [`oauth`] (the SaaS client), [`refresh`] (the transaction),
+//! [`token_manager`] (what callers use), [`cli`] (the `spec-kitty` binary), and the test seams
+//! [`syncpoint`] (named points) and [`hooks`] (the run-time registry only test executables fill).
 
 pub mod cli;
+pub mod deadline;
+pub mod fsutil;
+pub mod hooks;
 pub mod lock;
 pub mod oauth;
 pub mod paths;
@@ -22,8 +27,8 @@ pub mod token_manager;
 /// reported by `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The current time as this process sees it. Scenario builds may shift it to model clock skew;
-/// production builds cannot.
+/// The current time as this process sees it. A test executable may shift it through
+/// [`hooks::install`] to model clock skew; the `spec-kitty` binary never does.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now() + chrono::Duration::seconds(syncpoint::clock_offset_s())
+    oauth::after(chrono::Utc::now(), hooks::overrides().clock_offset_s)
 }

@@ -7,15 +7,16 @@
 //! replaced (a new inode would let a second process lock the path while the first still holds
 //! the old one). The record's age is a diagnostic only: a live flock always wins.
 
+use crate::fsutil;
 use crate::pyjson;
 use crate::session::{format_time, parse_time};
-use crate::syncpoint::{self, points};
+use crate::syncpoint::{self, Point};
 use chrono::{DateTime, Utc};
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{ErrorKind, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -39,10 +40,7 @@ impl LockRecord {
     /// A record for this process, now.
     pub fn for_this_process() -> Self {
         LockRecord {
-            host: rustix::system::uname()
-                .nodename()
-                .to_string_lossy()
-                .into_owned(),
+            host: crate::paths::hostname(),
             pid: std::process::id(),
             schema_version: 1,
             started_at: format_time(Utc::now()),
@@ -121,7 +119,7 @@ impl RefreshLock {
             }
             if !reported_busy {
                 // Lets the scenario runner order "B is really waiting" deterministically.
-                let _ = syncpoint::hit(points::LOCK_BUSY);
+                let _ = syncpoint::hit(Point::LockBusy);
                 reported_busy = true;
             }
             let waited = started.elapsed();
@@ -142,13 +140,9 @@ impl RefreshLock {
             source,
         };
         if let Some(dir) = path.parent() {
-            if !dir.is_dir() {
-                std::fs::create_dir_all(dir).map_err(io_err)?;
-                std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .map_err(io_err)?;
-            }
+            fsutil::ensure_private_dir(dir).map_err(io_err)?;
         }
-        let file = open_lock_file(path, true).map_err(io_err)?;
+        let file = fsutil::open_lock_file(path, true).map_err(io_err)?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(e) if is_contention(e) => return Ok(None),
@@ -192,20 +186,14 @@ impl Drop for RefreshLockGuard {
     }
 }
 
-fn open_lock_file(path: &Path, create: bool) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-}
-
 /// Whether a live process holds the lock right now (judged by the flock, not the record).
 /// Read-only: it never creates the file and releases its probe at once.
 pub fn is_held(path: &Path) -> Result<bool, LockError> {
-    let file = match File::open(path) {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
         Err(source) => {
@@ -228,12 +216,14 @@ pub fn is_held(path: &Path) -> Result<bool, LockError> {
     }
 }
 
-/// The holder record, or `None` for a missing, empty or malformed file (never an error: the
-/// record is only a diagnostic).
+/// No holder record is larger (a record is about 130 bytes).
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
+
+/// The holder record, or `None` for a missing, empty, oversized or malformed file (never an
+/// error: the record is only a diagnostic).
 pub fn read_record(path: &Path) -> Option<LockRecord> {
-    let mut text = String::new();
-    File::open(path).ok()?.read_to_string(&mut text).ok()?;
-    serde_json::from_str(text.trim()).ok()
+    let file = fsutil::read_regular(path, MAX_RECORD_BYTES).ok()?;
+    serde_json::from_slice(file.bytes.trim_ascii()).ok()
 }
 
 /// What [`force_release`] did.
@@ -243,11 +233,11 @@ pub enum ForceRelease {
     Held,
     /// The lock was free and the record older than the threshold: the record was emptied.
     Cleared { record: LockRecord, age: Duration },
-    /// The lock was free but the record is younger than the threshold (or its age is unknown).
-    TooRecent {
-        record: LockRecord,
-        age: Option<Duration>,
-    },
+    /// The lock was free and the record could not be read (or its start time could not): it was
+    /// emptied, since only a live flock can mean a holder.
+    ClearedUnreadable,
+    /// The lock was free but the record is younger than the threshold.
+    TooRecent { record: LockRecord, age: Duration },
     /// The lock was free and there was no record to clear.
     NothingToClear,
 }
@@ -262,28 +252,35 @@ pub fn force_release(path: &Path, threshold: Duration) -> Result<ForceRelease, L
         path: path.to_path_buf(),
         source,
     };
-    let file = open_lock_file(path, false).map_err(io_err)?;
+    let file = fsutil::open_lock_file(path, false).map_err(io_err)?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(e) if is_contention(e) => return Ok(ForceRelease::Held),
         Err(e) => return Err(io_err(e.into())),
     }
+    let empty = |file: &File| {
+        file.set_len(0)
+            .and_then(|_| file.sync_all())
+            .map_err(io_err)
+    };
     let result = match read_record(path) {
+        None if file.metadata().map_err(io_err)?.len() == 0 => ForceRelease::NothingToClear,
+        // Bytes that are not a record cannot describe a live holder (we hold the flock).
         None => {
-            if file.metadata().map_err(io_err)?.len() > 0 {
-                // Garbage that is not a record: empty it, it cannot describe a live holder.
-                file.set_len(0).map_err(io_err)?;
-            }
-            ForceRelease::NothingToClear
+            empty(&file)?;
+            ForceRelease::ClearedUnreadable
         }
         Some(record) => match record.age(Utc::now()) {
             Some(age) if age > threshold => {
-                file.set_len(0)
-                    .and_then(|_| file.sync_all())
-                    .map_err(io_err)?;
+                empty(&file)?;
                 ForceRelease::Cleared { record, age }
             }
-            age => ForceRelease::TooRecent { record, age },
+            Some(age) => ForceRelease::TooRecent { record, age },
+            // A start time nobody can read never becomes "old": it is leftover state too.
+            None => {
+                empty(&file)?;
+                ForceRelease::ClearedUnreadable
+            }
         },
     };
     let _ = flock(&file, FlockOperation::Unlock);
@@ -304,7 +301,7 @@ mod tests {
             version: "3.2.6rc3".into(),
         };
         let expected = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/refresh.lock.example"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/refresh.lock.example"),
         )
         .unwrap();
         assert_eq!(record.to_json(), expected.trim_end());

@@ -23,6 +23,9 @@ pub enum PathsError {
     /// `SPEC_KITTY_SAAS_URL` is not set.
     #[error("SPEC_KITTY_SAAS_URL is not set: export SPEC_KITTY_SAAS_URL=https://<your spec-kitty server>")]
     NoSaasUrl,
+    /// `SPEC_KITTY_SAAS_URL` is set but is not an http(s) URL with a host.
+    #[error("SPEC_KITTY_SAAS_URL={value:?} is not usable ({reason}): set it to http(s)://host[:port][/path], e.g. https://spec-kitty.example.com")]
+    BadSaasUrl { value: String, reason: String },
 }
 
 /// The directory holding all spec-kitty state for one OS user (`~/.spec-kitty` by default).
@@ -78,16 +81,61 @@ impl RuntimeRoot {
     pub fn refresh_lock_file(&self) -> PathBuf {
         self.auth_dir().join("refresh.lock")
     }
+
+    /// Creates `<root>/auth` with mode 0700 when missing; returns its path.
+    pub fn ensure_auth_dir(&self) -> std::io::Result<PathBuf> {
+        let dir = self.auth_dir();
+        crate::fsutil::ensure_private_dir(&dir)?;
+        Ok(dir)
+    }
 }
 
-/// The SaaS base URL from `SPEC_KITTY_SAAS_URL`, without a trailing slash.
+/// This machine's hostname as `gethostname()` reports it: part of the key passphrase and of
+/// lock records.
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The SaaS base URL from `SPEC_KITTY_SAAS_URL`, validated, without a trailing slash.
 pub fn saas_url() -> Result<String, PathsError> {
-    let url = std::env::var(SAAS_URL_ENV).unwrap_or_default();
-    let url = url.trim().trim_end_matches('/');
-    if url.is_empty() {
+    match std::env::var(SAAS_URL_ENV) {
+        Ok(value) => validate_saas_url(&value),
+        Err(std::env::VarError::NotPresent) => Err(PathsError::NoSaasUrl),
+        Err(std::env::VarError::NotUnicode(raw)) => Err(PathsError::BadSaasUrl {
+            value: raw.to_string_lossy().into_owned(),
+            reason: "not valid UTF-8".into(),
+        }),
+    }
+}
+
+/// Checks that `value` is an http(s) URL with a host (and a valid port), and returns it without
+/// a trailing slash. Anything else is a configuration error, found before any request.
+pub fn validate_saas_url(value: &str) -> Result<String, PathsError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
         return Err(PathsError::NoSaasUrl);
     }
-    Ok(url.to_string())
+    let bad = |reason: &str| PathsError::BadSaasUrl {
+        value: value.chars().take(200).collect(),
+        reason: reason.to_string(),
+    };
+    let url = reqwest::Url::parse(trimmed).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!(
+            "scheme `{}` is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a base URL has no query or fragment"));
+    }
+    Ok(trimmed.to_string())
 }
 
 /// Whether `value` is one of the truthy spellings `1, true, yes, y, on` (case-insensitive).
@@ -115,6 +163,35 @@ mod tests {
             root.session_lock_file(),
             Path::new("/tmp/x/auth/session.lock")
         );
+    }
+
+    #[test]
+    fn saas_urls_are_validated_before_any_request() {
+        assert_eq!(
+            validate_saas_url(" https://kitty.example.com/ ").unwrap(),
+            "https://kitty.example.com"
+        );
+        assert_eq!(
+            validate_saas_url("http://127.0.0.1:8080/base").unwrap(),
+            "http://127.0.0.1:8080/base"
+        );
+        for bad in [
+            "garbage",
+            "127.0.0.1:8080",
+            "http://127.0.0.1:70000",
+            "ftp://kitty.example.com",
+            "file:///etc/passwd",
+            "https://",
+            "https://kitty.example.com/?x=1",
+        ] {
+            let err = validate_saas_url(bad).unwrap_err();
+            assert!(matches!(err, PathsError::BadSaasUrl { .. }), "{bad}: {err}");
+            assert!(err.to_string().contains("SPEC_KITTY_SAAS_URL"), "{err}");
+        }
+        assert!(matches!(
+            validate_saas_url("  "),
+            Err(PathsError::NoSaasUrl)
+        ));
     }
 
     #[test]

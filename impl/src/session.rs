@@ -13,6 +13,10 @@ use serde_json::{Map, Value};
 /// Seconds before expiry at which an access token counts as needing a refresh.
 pub const REFRESH_BUFFER_S: i64 = 5;
 
+/// What `Debug` output shows in place of a token: no `{:?}`, log line or panic message may
+/// ever carry one.
+pub const REDACTED: &str = "<redacted>";
+
 /// The session's keys in the order the Python original writes them.
 const KEY_ORDER: [&str; 16] = [
     "user_id",
@@ -42,7 +46,8 @@ pub struct Team {
     pub name: String,
     /// The user's role in the team.
     pub role: String,
-    /// Whether this is the user's private teamspace.
+    /// Whether this is the user's private teamspace (false when absent, as in the original).
+    #[serde(default)]
     pub is_private_teamspace: bool,
     /// URL slug; `None` when the file predates it (kept absent on rewrite).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,8 +72,9 @@ pub struct KeyLayout {
 }
 
 /// A decrypted session. All fields are public so tests and the scenario runner can build one;
-/// use [`StoredSession::from_json`] / [`StoredSession::to_json`] for the on-disk form.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// use [`StoredSession::from_json`] / [`StoredSession::to_json`] for the on-disk form. Its `Debug`
+/// shows no token.
+#[derive(Clone, PartialEq, Default)]
 pub struct StoredSession {
     pub user_id: String,
     pub email: String,
@@ -94,6 +100,22 @@ pub struct StoredSession {
     pub extra: Map<String, Value>,
     /// Where the keys stood when read (keeps absent keys absent). Default for new sessions.
     pub layout: KeyLayout,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field("session_id", &self.session_id)
+            .field("access_token", &REDACTED)
+            .field("refresh_token", &REDACTED)
+            .field("access_token_expires_at", &self.access_token_expires_at)
+            .field("refresh_token_expires_at", &self.refresh_token_expires_at)
+            .field("generation", &self.generation)
+            .field("teams", &self.teams.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a decrypted plaintext is not a session.
@@ -158,7 +180,14 @@ impl StoredSession {
             issued_at: take_time(&mut obj, "issued_at")?.unwrap_or_default(),
             access_token_expires_at: take_time(&mut obj, "access_token_expires_at")?
                 .ok_or(SessionFormatError::Missing("access_token_expires_at"))?,
-            refresh_token_expires_at: take_time(&mut obj, "refresh_token_expires_at")?,
+            // The original reads an empty string as "not known".
+            refresh_token_expires_at: match obj.get("refresh_token_expires_at") {
+                Some(Value::String(s)) if s.trim().is_empty() => {
+                    obj.shift_remove("refresh_token_expires_at");
+                    None
+                }
+                _ => take_time(&mut obj, "refresh_token_expires_at")?,
+            },
             scope: take_string(&mut obj, "scope", false)?,
             storage_backend: take_string(&mut obj, "storage_backend", false)?,
             last_used_at: take_time(&mut obj, "last_used_at")?.unwrap_or_default(),
@@ -189,13 +218,10 @@ impl StoredSession {
                 out.insert(key.clone(), v.clone());
             }
         }
-        let was_read = !self.layout.order.is_empty();
-        for (key, v) in known {
-            // A key absent on read stays absent unless it now carries something.
-            if was_read && v.is_null() {
-                continue;
-            }
-            out.insert(key, v);
+        // A session read from disk keeps exactly the keys it had: a key absent on read stays
+        // absent. A session created in memory carries every key.
+        if self.layout.order.is_empty() {
+            out.extend(known);
         }
         for (key, v) in &self.extra {
             if !out.contains_key(key) {
@@ -352,6 +378,44 @@ mod tests {
         assert!(!out.contains("generation"), "absent key written: {out}");
         assert!(!out.contains("refresh_token_expires_at"), "{out}");
         assert!(out.contains(r#""access_token_expires_at": "2026-01-01T00:00:00+00:00""#));
+    }
+
+    #[test]
+    fn every_known_key_absent_on_read_stays_absent_after_a_rewrite() {
+        let src = r#"{"user_id": "u", "access_token": "a", "refresh_token": "r", "session_id": "s", "access_token_expires_at": "2026-01-01T00:00:00+00:00"}"#;
+        let mut s = StoredSession::from_json(src.as_bytes()).unwrap();
+        // What a refresh changes: none of it may add a key the file did not have.
+        s.access_token = "a2".into();
+        s.issued_at = Utc::now();
+        s.last_used_at = Utc::now();
+        s.generation = Some(3);
+        s.refresh_token_expires_at = Some(Utc::now());
+        s.scope = "openid".into();
+        let out = String::from_utf8(s.to_json()).unwrap();
+        assert_eq!(
+            out,
+            r#"{"user_id": "u", "access_token": "a2", "refresh_token": "r", "session_id": "s", "access_token_expires_at": "2026-01-01T00:00:00+00:00"}"#
+        );
+    }
+
+    #[test]
+    fn an_empty_refresh_expiry_reads_as_unknown_and_a_team_without_the_flag_as_shared() {
+        let src = r#"{"user_id": "u", "teams": [{"id": "t", "name": "T", "role": "member"}], "access_token": "a", "refresh_token": "r", "session_id": "s", "access_token_expires_at": "2026-01-01T00:00:00+00:00", "refresh_token_expires_at": ""}"#;
+        let s = StoredSession::from_json(src.as_bytes()).unwrap();
+        assert_eq!(s.refresh_token_expires_at, None);
+        assert!(!s.teams[0].is_private_teamspace);
+        assert_eq!(s.teams[0].slug(), "t");
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_token() {
+        let s = StoredSession {
+            access_token: "SECRET-ACCESS".into(),
+            refresh_token: "SECRET-REFRESH".into(),
+            ..Default::default()
+        };
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 
     #[test]

@@ -3,17 +3,21 @@
 //! It keeps the session in memory, hands out the access token while it is usable (more than 5 s
 //! left), and otherwise runs the refresh transaction. Concurrent callers in one process share one
 //! transaction (single flight), but correctness never depends on that: the machine-wide lock and
-//! the reload inside the transaction are what make a stale in-memory copy harmless.
+//! the reload inside the transaction are what make a stale in-memory copy harmless. Rotated
+//! tokens a transaction could not save are kept here and saved first by the next one.
 
+use crate::deadline::Deadline;
+use crate::hooks;
 use crate::lock::{RefreshLock, DEFAULT_WAIT};
-use crate::oauth::{OAuthClient, RefreshResponse, DEFAULT_TIMEOUT};
-use crate::paths::{saas_url, PathsError, RuntimeRoot};
+use crate::oauth::{OAuthClient, RefreshResponse};
+use crate::paths::{saas_url, RuntimeRoot};
 use crate::refresh::{
-    AuthError, RefreshTransaction, ReloginCause, TokenEndpoint, TransactionReport,
+    AuthError, RefreshTransaction, ReloginCause, RetryKind, TokenEndpoint, TransactionReport,
+    Unsaved, DEFAULT_CEILING,
 };
 use crate::session::StoredSession;
 use crate::storage::SessionStore;
-use crate::syncpoint::{self, points};
+use crate::syncpoint::{self, Point};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -22,22 +26,17 @@ use std::time::Duration;
 pub struct RefreshSettings {
     /// How long to wait for the machine-wide lock.
     pub lock_wait: Duration,
-    /// Ceiling on one network call made while holding the lock.
-    pub network_ceiling: Duration,
+    /// The one deadline for everything done while holding the lock.
+    pub ceiling: Duration,
 }
 
 impl RefreshSettings {
-    /// The production bounds (10 s each); scenario builds may shorten them through the
-    /// feature-gated test overrides.
-    pub fn from_env() -> Self {
-        let ms = |env: &str, default: Duration| {
-            syncpoint::override_ms(env)
-                .map(Duration::from_millis)
-                .unwrap_or(default)
-        };
+    /// The production bounds (10 s each), unless a test executable installed overrides.
+    pub fn current() -> Self {
+        let overrides = hooks::overrides();
         Self {
-            lock_wait: ms(syncpoint::LOCK_WAIT_ENV, DEFAULT_WAIT),
-            network_ceiling: ms(syncpoint::REFRESH_CEILING_ENV, DEFAULT_TIMEOUT),
+            lock_wait: overrides.lock_wait.unwrap_or(DEFAULT_WAIT),
+            ceiling: overrides.refresh_ceiling.unwrap_or(DEFAULT_CEILING),
         }
     }
 }
@@ -57,29 +56,30 @@ struct LazySaas {
     /// An explicit base URL; `None` reads `SPEC_KITTY_SAAS_URL` on first use.
     url: Option<String>,
     timeout: Duration,
-    client: OnceLock<Result<OAuthClient, AuthError>>,
+    client: OnceLock<Result<OAuthClient, String>>,
 }
 
 impl LazySaas {
     fn client(&self) -> Result<&OAuthClient, AuthError> {
-        let built = self.client.get_or_init(|| {
-            let url = match &self.url {
-                Some(url) => url.clone(),
-                None => saas_url().map_err(|_| AuthError::Config(PathsError::NoSaasUrl))?,
-            };
-            OAuthClient::new(&url, self.timeout).map_err(|e| AuthError::Retryable(e.to_string()))
-        });
-        match built {
-            Ok(client) => Ok(client),
-            Err(AuthError::Config(_)) => Err(AuthError::Config(PathsError::NoSaasUrl)),
-            Err(other) => Err(AuthError::Retryable(other.to_string())),
-        }
+        // A missing or malformed URL is a configuration error, reported fresh each time.
+        let url = match &self.url {
+            Some(url) => url.clone(),
+            None => saas_url()?,
+        };
+        self.client
+            .get_or_init(|| OAuthClient::new(&url, self.timeout).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| AuthError::retry(RetryKind::Network, e.clone()))
     }
 }
 
 impl TokenEndpoint for LazySaas {
-    fn refresh(&self, refresh_token: &str) -> Result<RefreshResponse, AuthError> {
-        Ok(self.client()?.refresh(refresh_token))
+    fn refresh(
+        &self,
+        refresh_token: &str,
+        deadline: Deadline,
+    ) -> Result<RefreshResponse, AuthError> {
+        Ok(self.client()?.refresh(refresh_token, deadline))
     }
 }
 
@@ -89,6 +89,7 @@ pub struct TokenManager {
     settings: RefreshSettings,
     saas: LazySaas,
     session: Mutex<Option<StoredSession>>,
+    unsaved: Mutex<Option<Unsaved>>,
     flight: Mutex<()>,
 }
 
@@ -97,22 +98,23 @@ impl TokenManager {
     /// place); no file is `Ok` with no session.
     pub fn load(root: &RuntimeRoot) -> Result<Self, AuthError> {
         let store = SessionStore::for_root(root)?;
-        Self::with_store(store, RefreshSettings::from_env())
+        Self::with_store(store, RefreshSettings::current())
     }
 
     /// Loads through an explicit store and settings (tests, benchmarks).
     pub fn with_store(store: SessionStore, settings: RefreshSettings) -> Result<Self, AuthError> {
         let session = store.read()?;
-        syncpoint::hit(points::SESSION_LOADED)?;
+        syncpoint::hit(Point::SessionLoaded)?;
         Ok(Self {
             store,
             settings,
             saas: LazySaas {
                 url: None,
-                timeout: settings.network_ceiling,
+                timeout: settings.ceiling,
                 client: OnceLock::new(),
             },
             session: Mutex::new(session),
+            unsaved: Mutex::new(None),
             flight: Mutex::new(()),
         })
     }
@@ -162,33 +164,40 @@ impl TokenManager {
     }
 
     /// Logs out: takes the refresh lock (so an in-flight refresh cannot resurrect the session),
-    /// revokes the refresh token at the server (best effort), deletes the session, releases.
+    /// revokes the refresh token at the server (best effort, within the ceiling), deletes the
+    /// session, releases.
     pub fn logout(&self) -> Result<LogoutReport, AuthError> {
         let _flight = lock_ignoring_poison(&self.flight);
         let lock = self.store.root().refresh_lock_file();
-        syncpoint::hit(points::LOCK_WAIT)?;
-        let _guard = RefreshLock::acquire(&lock, self.settings.lock_wait)
-            .map_err(|e| AuthError::Retryable(format!("cannot log out now: {e}")))?;
-        syncpoint::hit(points::LOCK_ACQUIRED)?;
+        syncpoint::hit(Point::LockWait)?;
+        let _guard = RefreshLock::acquire(&lock, self.settings.lock_wait).map_err(|e| {
+            AuthError::retry(RetryKind::LockBusy, format!("cannot log out now: {e}"))
+        })?;
+        let deadline = Deadline::after(self.settings.ceiling);
+        syncpoint::hit(Point::LockAcquired)?;
         let persisted = self.store.read();
         let removed = !matches!(persisted, Ok(None));
         let revocation = match &persisted {
-            Ok(Some(session)) => Some(self.revoke(session)),
+            Ok(Some(session)) => Some(self.revoke(session, deadline)),
             _ => None,
         };
-        syncpoint::hit(points::LOGOUT_BEFORE_DELETE)?;
-        self.store.delete()?;
+        syncpoint::hit(Point::LogoutBeforeDelete)?;
+        // The user asked to log out: even when revoking used up the ceiling, the local delete
+        // still gets a short bound of its own.
+        let delete_by = deadline.max(Deadline::after(Duration::from_secs(1)));
+        self.store.lock(delete_by)?.delete()?;
         *self.memory() = None;
+        *lock_ignoring_poison(&self.unsaved) = None;
         Ok(LogoutReport {
             removed,
             revocation,
         })
     }
 
-    fn revoke(&self, session: &StoredSession) -> Result<(), String> {
+    fn revoke(&self, session: &StoredSession, deadline: Deadline) -> Result<(), String> {
         let client = self.saas.client().map_err(|e| e.to_string())?;
         client
-            .revoke(&session.refresh_token, "refresh_token")
+            .revoke(&session.refresh_token, "refresh_token", deadline)
             .map_err(|e| e.to_string())
     }
 
@@ -205,13 +214,18 @@ impl TokenManager {
             endpoint: &self.saas,
             lock_path: self.store.root().refresh_lock_file(),
             lock_wait: self.settings.lock_wait,
+            ceiling: self.settings.ceiling,
             now: crate::now,
         };
-        let report = transaction.run(&caller);
-        match &report.result {
-            Ok(session) => *self.memory() = Some(session.clone()),
-            Err(AuthError::Relogin(_)) => *self.memory() = None,
-            Err(_) => {}
+        let pending = lock_ignoring_poison(&self.unsaved).take();
+        let report = transaction.run_with(&caller, pending);
+        *lock_ignoring_poison(&self.unsaved) = report.unsaved.clone();
+        match (&report.result, &report.unsaved) {
+            (Ok(session), _) => *self.memory() = Some(session.clone()),
+            // Rotated but unsaved: use the new tokens while this process lives.
+            (Err(_), Some(unsaved)) => *self.memory() = Some(unsaved.session.clone()),
+            (Err(AuthError::Relogin(_)), None) => *self.memory() = None,
+            (Err(_), None) => {}
         }
         Ok(report)
     }

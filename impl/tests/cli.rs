@@ -89,7 +89,13 @@ fn status_reports_an_unreadable_file_and_never_deletes_it() {
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["state"], "unreadable");
-    assert!(json["error"].as_str().unwrap().contains("not JSON"));
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["error"]["code"], "session_unreadable");
+    assert_eq!(json["error"]["exit_code"], 1);
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not JSON"));
     let out = run(spec_kitty_cmd(&root, None).tap_args(&["auth", "status"]));
     assert!(text(&out.stderr).contains("unreadable"));
     let out = run(spec_kitty_cmd(&root, None).tap_args(&["auth", "token"]));

@@ -1,6 +1,9 @@
 //! The machine-wide refresh lock: contention, deadlines, records, release in place, force-release.
 
+mod common;
+
 use chrono::Utc;
+use common::points::{listen, wait_for};
 use spec_kitty::lock::{
     force_release, is_held, read_record, ForceRelease, LockError, LockRecord, RefreshLock,
 };
@@ -62,14 +65,51 @@ fn acquire_times_out_with_the_holder_named() {
 fn acquire_succeeds_when_the_holder_releases_during_the_wait() {
     let (_dir, path) = lock_path();
     let held = RefreshLock::try_acquire(&path).unwrap().unwrap();
-    let releaser = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(150));
-        drop(held);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter_path = path.clone();
+    let waiter = std::thread::spawn(move || {
+        tx.send(listen()).unwrap();
+        RefreshLock::acquire(&waiter_path, Duration::from_secs(5)).map(drop)
     });
-    let guard =
-        RefreshLock::acquire(&path, Duration::from_secs(5)).expect("acquired after release");
-    releaser.join().unwrap();
-    drop(guard);
+    let points = rx.recv().unwrap();
+    assert!(wait_for(
+        &points,
+        "refresh.lock_busy",
+        Duration::from_secs(5)
+    ));
+    drop(held);
+    waiter.join().unwrap().expect("acquired after release");
+}
+
+#[test]
+fn a_symlinked_lock_file_is_refused_and_its_target_untouched() {
+    let (dir, path) = lock_path();
+    let precious = dir.path().join("notes.txt");
+    fs::write(&precious, "the user's file").unwrap();
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&precious, &path).unwrap();
+    let err = RefreshLock::acquire(&path, Duration::from_millis(200)).unwrap_err();
+    assert!(matches!(err, LockError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(fs::read_to_string(&precious).unwrap(), "the user's file");
+}
+
+#[test]
+fn an_unreadable_record_without_a_holder_is_leftover_state_and_is_cleared() {
+    for leftover in [
+        "not a record at all".to_string(),
+        r#"{"host": "h", "pid": 1, "schema_version": 1, "started_at": "yesterday-ish", "version": "x"}"#.to_string(),
+    ] {
+        let (_dir, path) = lock_path();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &leftover).unwrap();
+        assert_eq!(
+            force_release(&path, Duration::from_secs(60)).unwrap(),
+            ForceRelease::ClearedUnreadable,
+            "{leftover}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"");
+    }
 }
 
 #[test]

@@ -3,7 +3,11 @@
 mod common;
 
 use common::MockSaas;
-use spec_kitty::oauth::{DevicePoll, OAuthClient, RefreshResponse};
+use spec_kitty::deadline::Deadline;
+use spec_kitty::oauth::{
+    DevicePoll, OAuthClient, RefreshExpiry, RefreshResponse, MAX_ACCESS_LIFETIME_S,
+};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -16,7 +20,11 @@ fn token_answer(saas: &MockSaas, template: ResponseTemplate) -> RefreshResponse 
     );
     OAuthClient::new(&saas.uri(), Duration::from_secs(2))
         .unwrap()
-        .refresh("rt-1")
+        .refresh("rt-1", soon())
+}
+
+fn soon() -> Deadline {
+    Deadline::after(Duration::from_secs(2))
 }
 
 #[test]
@@ -35,17 +43,17 @@ fn granted_with_every_field() {
             .expect(1),
     );
     let client = OAuthClient::new(&saas.uri(), Duration::from_secs(2)).unwrap();
-    let RefreshResponse::Granted(grant) = client.refresh("rt-1") else {
+    let RefreshResponse::Granted(grant) = client.refresh("rt-1", soon()) else {
         panic!("expected a grant")
     };
     assert_eq!(grant.access_token, "at-2");
     assert_eq!(grant.refresh_token.as_deref(), Some("rt-2"));
     assert_eq!(grant.expires_in, 3600);
     assert_eq!(grant.generation, Some(2));
-    assert_eq!(
-        grant.refresh_token_expires_at.unwrap().to_rfc3339(),
-        "2099-01-01T00:00:00+00:00"
-    );
+    let Some(RefreshExpiry::At(at)) = grant.refresh_expiry else {
+        panic!("{grant:?}")
+    };
+    assert_eq!(at.to_rfc3339(), "2099-01-01T00:00:00+00:00");
     saas.verify();
 }
 
@@ -64,7 +72,7 @@ fn granted_minimal_body_uses_defaults() {
         "no rotation: keep the old refresh token"
     );
     assert_eq!(grant.expires_in, 3600);
-    assert_eq!(grant.refresh_token_expires_at, None);
+    assert_eq!(grant.refresh_expiry, None);
 }
 
 #[test]
@@ -79,8 +87,7 @@ fn granted_with_relative_refresh_expiry() {
     let RefreshResponse::Granted(grant) = answer else {
         panic!("{answer:?}")
     };
-    let left = (grant.refresh_token_expires_at.unwrap() - chrono::Utc::now()).num_seconds();
-    assert!((110..=120).contains(&left), "{left}");
+    assert_eq!(grant.refresh_expiry, Some(RefreshExpiry::In(120)));
     assert_eq!(grant.expires_in, 60);
 }
 
@@ -97,7 +104,7 @@ fn invalid_grant_is_a_rejection() {
         answer,
         RefreshResponse::Rejected {
             error: "invalid_grant".into(),
-            description: Some("used".into())
+            reason: None
         }
     );
 }
@@ -172,7 +179,7 @@ fn timeout_is_transient_and_bounded() {
     );
     let client = OAuthClient::new(&saas.uri(), Duration::from_millis(300)).unwrap();
     let started = Instant::now();
-    let answer = client.refresh("rt-1");
+    let answer = client.refresh("rt-1", Deadline::after(Duration::from_millis(300)));
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(answer, RefreshResponse::Transient("timed out".into()));
 }
@@ -187,7 +194,7 @@ fn connection_refused_is_transient() {
     let client =
         OAuthClient::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1)).unwrap();
     assert!(matches!(
-        client.refresh("rt"),
+        client.refresh("rt", soon()),
         RefreshResponse::Transient(_)
     ));
 }
@@ -246,9 +253,109 @@ fn revoke_and_profile() {
             }))),
     );
     let client = OAuthClient::new(&saas.uri(), Duration::from_secs(2)).unwrap();
-    client.revoke("rt-1", "refresh_token").unwrap();
+    client.revoke("rt-1", "refresh_token", soon()).unwrap();
     let me = client.me("at-1").unwrap();
-    assert_eq!(me.teams[0].slug(), "t-s");
+    assert_eq!(me.teams[0].slug.as_deref(), Some("t-s"));
     assert!(client.me("wrong").is_err());
     saas.verify();
+}
+
+#[test]
+fn expires_in_is_read_as_python_reads_it() {
+    for (raw, want) in [
+        (serde_json::json!("300"), 300),
+        (serde_json::json!(300.0), 300),
+        (serde_json::json!(300), 300),
+        (serde_json::json!(i64::MAX), MAX_ACCESS_LIFETIME_S),
+    ] {
+        let saas = MockSaas::start();
+        let answer = token_answer(
+            &saas,
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"access_token": "a", "refresh_token": "r", "expires_in": raw}),
+            ),
+        );
+        let RefreshResponse::Granted(grant) = answer else {
+            panic!("{answer:?}")
+        };
+        assert_eq!(grant.expires_in, want, "{raw}");
+        assert_eq!(grant.problem, None, "{raw}");
+    }
+    // Anything else is a malformed answer, but the rotated tokens are still handed over.
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"access_token": "a", "refresh_token": "r", "expires_in": "300.5s"}),
+        ),
+    );
+    let RefreshResponse::Granted(grant) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(grant.refresh_token.as_deref(), Some("r"));
+    assert!(grant.problem.unwrap().contains("expires_in"));
+}
+
+#[test]
+fn a_redirect_is_never_followed_and_never_forwards_the_token() {
+    let elsewhere = MockSaas::start();
+    elsewhere.mount(Mock::given(path("/oauth/token")).respond_with(
+        ResponseTemplate::new(200).set_body_json(common::grant_body("at-x", "rt-x")),
+    ));
+    let saas = MockSaas::start();
+    let answer = token_answer(
+        &saas,
+        ResponseTemplate::new(307).insert_header(
+            "location",
+            format!("{}/oauth/token", elsewhere.uri()).as_str(),
+        ),
+    );
+    let RefreshResponse::Transient(reason) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(reason.contains("redirect"), "{reason}");
+    assert!(
+        elsewhere.bodies().is_empty(),
+        "the refresh token was forwarded"
+    );
+}
+
+/// A server that sends its headers at once, then its body one byte every 50 ms: a client with
+/// only per-operation timeouts would wait for it indefinitely.
+fn trickling_server() -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let body = br#"{"access_token": "a", "refresh_token": "r", "expires_in": 60}"#;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        for byte in body {
+            if stream.write_all(&[*byte]).is_err() {
+                return; // the client gave up: what we want
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_trickled_body_is_cut_off_at_the_deadline() {
+    let (url, server) = trickling_server();
+    let client = OAuthClient::new(&url, Duration::from_secs(30)).unwrap();
+    let started = Instant::now();
+    let answer = client.refresh("rt-1", Deadline::after(Duration::from_millis(500)));
+    let took = started.elapsed();
+    assert!(
+        matches!(answer, RefreshResponse::Transient(_)),
+        "{answer:?}"
+    );
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    server.join().unwrap();
 }

@@ -1,105 +1,22 @@
-//! Every outcome of the refresh transaction (DESIGN §4), against a real HTTP token endpoint.
-//! Writers that ignore the lock (old CLIs) are modelled by responders that rewrite the session
-//! file while the request is in flight.
+//! Every outcome of the refresh transaction (docs/refresh-transaction.md), against a real HTTP
+//! token endpoint. Writers that ignore every lock (the oldest CLIs) are modelled by responders
+//! that rewrite the session file while the request is in flight.
 
 mod common;
 
-use common::{grant_body, session, MockSaas, Root};
-use spec_kitty::lock::{is_held, RefreshLock};
-use spec_kitty::oauth::OAuthClient;
-use spec_kitty::paths::RuntimeRoot;
-use spec_kitty::refresh::{
-    AuthError, Outcome, RefreshTransaction, ReloginCause, TransactionReport,
+use common::points::{listen, wait_for};
+use common::txn::{
+    assert_kept, expired_current, persisted, rejected, rewrite_then, run, token_mock, token_route,
+    transaction,
 };
-use spec_kitty::session::{format_time, StoredSession};
-use spec_kitty::storage::SessionStore;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use common::{grant_body, lockless_delete, lockless_write, session, MockSaas, Root};
+use spec_kitty::lock::RefreshLock;
+use spec_kitty::refresh::{AuthError, Outcome, ReloginCause};
+use spec_kitty::session::format_time;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, Request, ResponseTemplate};
-
-fn run(
-    root: &Root,
-    saas_uri: &str,
-    caller: &StoredSession,
-    timeout: Duration,
-) -> TransactionReport {
-    let report = transaction(root, saas_uri, caller, timeout);
-    assert!(
-        !is_held(&root.root.refresh_lock_file()).unwrap(),
-        "lock released on every path"
-    );
-    report
-}
-
-/// One transaction with a 200 ms lock wait (the test may hold the lock itself).
-fn transaction(
-    root: &Root,
-    saas_uri: &str,
-    caller: &StoredSession,
-    timeout: Duration,
-) -> TransactionReport {
-    let store = root.store();
-    let client = OAuthClient::new(saas_uri, timeout).unwrap();
-    RefreshTransaction {
-        store: &store,
-        endpoint: &client,
-        lock_path: root.root.refresh_lock_file(),
-        lock_wait: Duration::from_millis(200),
-        now: spec_kitty::now,
-    }
-    .run(caller)
-}
-
-/// A SaaS, and a root whose persisted session (`s1` / `rt-1`, access token expired) is also the
-/// caller's in-memory copy.
-fn expired_current() -> (Root, MockSaas, StoredSession) {
-    let (root, saas) = (Root::new(), MockSaas::start());
-    let current = session("s1", "rt-1", -10, 86_400);
-    root.store().write(&current).unwrap();
-    (root, saas, current)
-}
-
-fn token_route() -> wiremock::MockBuilder {
-    Mock::given(method("POST")).and(path("/oauth/token"))
-}
-
-fn token_mock(template: ResponseTemplate) -> Mock {
-    token_route().respond_with(template)
-}
-
-/// A responder that rewrites the session (as a lock-ignoring writer would) and then answers.
-fn rewrite_then(
-    root: &RuntimeRoot,
-    rewrite: impl Fn(&SessionStore) + Send + Sync + 'static,
-    answers: Vec<ResponseTemplate>,
-) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static {
-    let root = root.clone();
-    let calls = AtomicUsize::new(0);
-    move |_req: &Request| {
-        let n = calls.fetch_add(1, Ordering::SeqCst);
-        if n == 0 {
-            rewrite(&SessionStore::for_root(&root).unwrap());
-        }
-        answers[n.min(answers.len() - 1)].clone()
-    }
-}
-
-fn rejected(error: &str) -> ResponseTemplate {
-    ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": error}))
-}
-
-/// The persisted session is still exactly the caller's material and tokens.
-fn assert_kept(root: &Root, expected: &StoredSession) {
-    let on_disk = persisted(root).expect("session kept");
-    assert_eq!(on_disk.material(), expected.material());
-    assert_eq!(on_disk.access_token, expected.access_token);
-}
-
-fn persisted(root: &Root) -> Option<StoredSession> {
-    root.store().read().unwrap()
-}
+use wiremock::{Mock, ResponseTemplate};
 
 #[test]
 fn adopted_newer_without_network() {
@@ -184,11 +101,7 @@ fn stale_rejection_preserves_newer_material_written_by_a_lockless_client() {
     let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
-        |store| {
-            store
-                .write(&session("s1", "rt-legacy", 3600, 86_400))
-                .unwrap()
-        },
+        |root| lockless_write(root, &session("s1", "rt-legacy", 3600, 86_400)),
         vec![rejected("invalid_grant")],
     )));
     let report = run(&root, &saas.uri(), &current, Duration::from_secs(2));
@@ -206,14 +119,15 @@ fn stale_rejection_does_not_adopt_a_missing_session() {
     let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
-        |store| store.delete().unwrap(),
+        lockless_delete,
         vec![rejected("invalid_grant")],
     )));
     let report = run(&root, &saas.uri(), &current, Duration::from_secs(2));
     assert_eq!(report.outcome, Outcome::CurrentRejectionCleared);
+    // Not "revoked by the server": the session was removed here, and the message says so.
     assert!(matches!(
         report.result,
-        Err(AuthError::Relogin(ReloginCause::ServerRevoked { .. }))
+        Err(AuthError::Relogin(ReloginCause::RemovedLocally))
     ));
     assert!(persisted(&root).is_none());
 }
@@ -223,7 +137,7 @@ fn stale_rejection_does_not_adopt_an_expired_refresh_token() {
     let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
-        |store| store.write(&session("s1", "rt-dead", 3600, -5)).unwrap(),
+        |root| lockless_write(root, &session("s1", "rt-dead", 3600, -5)),
         vec![rejected("invalid_grant")],
     )));
     let report = run(&root, &saas.uri(), &current, Duration::from_secs(2));
@@ -240,11 +154,7 @@ fn stale_rejection_does_not_adopt_an_expired_access_token_but_tries_it_once() {
     let (root, saas, current) = expired_current();
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
-        |store| {
-            store
-                .write(&session("s1", "rt-newer", -10, 86_400))
-                .unwrap()
-        },
+        |root| lockless_write(root, &session("s1", "rt-newer", -10, 86_400)),
         vec![
             rejected("invalid_grant"),
             ResponseTemplate::new(200).set_body_json(grant_body("at-9", "rt-9")),
@@ -261,6 +171,7 @@ fn stale_rejection_does_not_adopt_an_expired_access_token_but_tries_it_once() {
 
 #[test]
 fn current_rejection_clears_with_server_revocation_named() {
+    // The seeded refresh token's expiry is known and in the future: a refusal is a revocation.
     for (status, error) in [(400, "invalid_grant"), (401, "session_invalid")] {
         let (root, saas, current) = expired_current();
         saas.mount(token_mock(
@@ -375,7 +286,7 @@ fn replay_409_retries_once_with_the_newer_token_never_the_spent_one() {
     );
     saas.mount(token_route().respond_with(rewrite_then(
         &root.root,
-        |store| store.write(&session("s1", "rt-2", -10, 86_400)).unwrap(),
+        |root| lockless_write(root, &session("s1", "rt-2", -10, 86_400)),
         vec![
             replay,
             ResponseTemplate::new(200).set_body_json(grant_body("at-3", "rt-3")),
@@ -401,13 +312,20 @@ fn replay_409_without_a_newer_token_is_retryable_and_sends_once() {
     );
     let report = run(&root, &saas.uri(), &current, Duration::from_secs(2));
     assert_eq!(report.outcome, Outcome::LockTimeoutError);
-    assert_eq!(report.result.unwrap_err().exit_code(), 3);
+    let err = report.result.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert_eq!(
+        err.code(),
+        "replay_without_newer_token",
+        "a script can stop retrying"
+    );
+    assert!(err.to_string().contains("spec-kitty auth login"), "{err}");
     assert_kept(&root, &current);
     saas.verify();
 }
 
 #[test]
-fn storage_emptied_under_us_is_retryable() {
+fn a_session_removed_while_waiting_means_not_logged_in() {
     let (root, saas) = (Root::new(), MockSaas::start());
     saas.mount(token_mock(ResponseTemplate::new(500)).expect(0));
     let report = run(
@@ -417,7 +335,13 @@ fn storage_emptied_under_us_is_retryable() {
         Duration::from_secs(2),
     );
     assert_eq!(report.outcome, Outcome::LockTimeoutError);
-    assert_eq!(report.result.unwrap_err().exit_code(), 3);
+    let err = report.result.unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(matches!(
+        err,
+        AuthError::Relogin(ReloginCause::RemovedWhileWaiting)
+    ));
+    assert!(err.to_string().contains("not logged in"), "{err}");
     saas.verify();
 }
 
@@ -438,7 +362,7 @@ fn single_flight_within_one_process() {
     );
     let settings = RefreshSettings {
         lock_wait: Duration::from_secs(5),
-        network_ceiling: Duration::from_secs(5),
+        ceiling: Duration::from_secs(5),
     };
     let manager = Arc::new(
         TokenManager::with_store(root.store(), settings)
@@ -473,7 +397,7 @@ fn logout_waits_for_an_in_flight_refresh_and_wins() {
     );
     let settings = RefreshSettings {
         lock_wait: Duration::from_secs(5),
-        network_ceiling: Duration::from_secs(5),
+        ceiling: Duration::from_secs(5),
     };
     let manager = TokenManager::with_store(root.store(), settings)
         .unwrap()
@@ -483,22 +407,21 @@ fn logout_waits_for_an_in_flight_refresh_and_wins() {
     let held = RefreshLock::try_acquire(&root.root.refresh_lock_file())
         .unwrap()
         .unwrap();
-    let refresher_root = root.root.clone();
-    let refresher = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        SessionStore::for_root(&refresher_root)
-            .unwrap()
-            .write(&session("s1", "rt-2", 3600, 86_400))
-            .unwrap();
-        drop(held);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let logout = std::thread::spawn(move || {
+        tx.send(listen()).unwrap();
+        manager.logout().map(|r| (r, manager.is_authenticated()))
     });
-    let started = Instant::now();
-    let report = manager.logout().unwrap();
-    refresher.join().unwrap();
+    let points = rx.recv().unwrap();
     assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "logout waited for the lock"
+        wait_for(&points, "refresh.lock_busy", Duration::from_secs(5)),
+        "logout waits for the lock"
     );
+    root.store()
+        .write(&session("s1", "rt-2", 3600, 86_400))
+        .unwrap();
+    drop(held);
+    let (report, still_authenticated) = logout.join().unwrap().unwrap();
     assert!(report.removed);
     assert_eq!(
         report.revocation,
@@ -506,6 +429,6 @@ fn logout_waits_for_an_in_flight_refresh_and_wins() {
         "the newest refresh token was revoked"
     );
     assert!(persisted(&root).is_none(), "no resurrection");
-    assert!(!manager.is_authenticated());
+    assert!(!still_authenticated);
     saas.verify();
 }

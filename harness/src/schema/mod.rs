@@ -49,15 +49,15 @@ pub const MAX_REPLICAS: u32 = 64;
 
 /// Whether `point` is a sync point some process can report.
 pub fn is_known_point(point: &str) -> bool {
-    spec_kitty::syncpoint::points::ALL.contains(&point) || LEGACY_POINTS.contains(&point)
+    spec_kitty::syncpoint::Point::from_name(point).is_some() || LEGACY_POINTS.contains(&point)
 }
 
 /// Every point name, for messages.
 pub fn known_points() -> Vec<&'static str> {
-    spec_kitty::syncpoint::points::ALL
+    spec_kitty::syncpoint::Point::ALL
         .iter()
-        .chain(LEGACY_POINTS)
-        .copied()
+        .map(|p| p.as_str())
+        .chain(LEGACY_POINTS.iter().copied())
         .collect()
 }
 

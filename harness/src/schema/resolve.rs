@@ -24,23 +24,23 @@ const RESERVED_ENV: &[(&str, &str)] = &[
         "the runner points it at the embedded fake SaaS",
     ),
     (
-        "SPEC_KITTY_SYNC_SOCKET",
+        crate::child_env::SOCKET,
         "the runner sets it to its sync-point socket",
     ),
     (
-        "SPEC_KITTY_SYNC_PROCESS",
+        crate::child_env::PROCESS,
         "the runner sets it to the process name",
     ),
     (
-        "SPEC_KITTY_TEST_LOCK_WAIT_MS",
+        crate::child_env::LOCK_WAIT_MS,
         "use `lock_wait_ms = N` on the process",
     ),
     (
-        "SPEC_KITTY_TEST_REFRESH_CEILING_MS",
+        crate::child_env::REFRESH_CEILING_MS,
         "use `refresh_ceiling_ms = N` on the process",
     ),
     (
-        "SPEC_KITTY_TEST_CLOCK_OFFSET_S",
+        crate::child_env::CLOCK_OFFSET_S,
         "use `clock_offset_s = N` on the process",
     ),
     (
@@ -508,11 +508,11 @@ fn resolve_process(
         (args, true) => {
             let args = args.clone().unwrap_or_default();
             for (i, a) in args.iter().enumerate() {
-                if a != "--force" {
+                if !crate::legacy::FLAGS.contains(&a.as_str()) {
                     ctx.err(
                         &kp(&base, &["args", &i.to_string()]),
                         format!("the legacy client does not take {a:?}"),
-                        Some("no args, or args = [\"--force\"] (refresh even when the access token is still valid)".into()),
+                        Some("no args, or any of \"--force\" (refresh even when the access token is still valid) and \"--no-locks\" (also ignore session.lock, as the oldest clients did)".into()),
                     );
                 }
             }

@@ -2,6 +2,9 @@
 //! (so the blocking client under test can call it from a plain test thread), and seeded roots.
 #![allow(dead_code)]
 
+pub mod points;
+pub mod txn;
+
 use chrono::{DateTime, Duration, Utc};
 use spec_kitty::paths::RuntimeRoot;
 use spec_kitty::session::StoredSession;
@@ -182,4 +185,25 @@ pub fn stored_from(s: &fake_saas::SeededSession) -> StoredSession {
         generation: Some(s.generation),
         ..Default::default()
     }
+}
+
+/// Writes `session` the way the oldest clients did: no refresh lock and no `session.lock`, just
+/// seal with the existing salt and rename over the file (the writer our locks cannot stop).
+pub fn lockless_write(root: &RuntimeRoot, session: &StoredSession) {
+    let salt = std::fs::read(root.salt_file()).unwrap();
+    let cipher = spec_kitty::storage::SessionCipher::derive(
+        &spec_kitty::storage::machine_passphrase(),
+        &salt,
+    );
+    let tmp = root.auth_dir().join("lockless.tmp");
+    std::fs::write(&tmp, cipher.seal(&session.to_json(), [9u8; 12])).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&tmp, root.session_file()).unwrap();
+}
+
+/// Deletes the session files without any lock, as the oldest clients did on a rejection.
+pub fn lockless_delete(root: &RuntimeRoot) {
+    let _ = std::fs::remove_file(root.session_file());
+    let _ = std::fs::remove_file(root.salt_file());
 }

@@ -1,0 +1,28 @@
+//! The variables through which the runner configures a child it spawns: its name in the
+//! scenario, the sync-point socket, and the bound and clock overrides.
+//!
+//! Why the harness owns them: production code never reads them. The child side of the runner's
+//! own executable ([`crate::multicall`]) reads them and installs the values through
+//! `spec_kitty::hooks`; the `spec-kitty` binary has no code that knows these names, so no user's
+//! environment can steer it.
+
+/// The runner's Unix socket for sync points.
+pub const SOCKET: &str = "KITTY_SCENARIO_SOCKET";
+/// The child's process name inside the scenario.
+pub const PROCESS: &str = "KITTY_SCENARIO_PROCESS";
+/// Refresh lock wait bound, in milliseconds.
+pub const LOCK_WAIT_MS: &str = "KITTY_SCENARIO_LOCK_WAIT_MS";
+/// The one deadline under the refresh lock, in milliseconds.
+pub const REFRESH_CEILING_MS: &str = "KITTY_SCENARIO_REFRESH_CEILING_MS";
+/// Seconds added to the child's clock.
+pub const CLOCK_OFFSET_S: &str = "KITTY_SCENARIO_CLOCK_OFFSET_S";
+
+/// Every variable above: removed from the runner's own environment at start, and reserved (a
+/// scenario's `env` may not set them).
+pub const ALL: [&str; 5] = [
+    SOCKET,
+    PROCESS,
+    LOCK_WAIT_MS,
+    REFRESH_CEILING_MS,
+    CLOCK_OFFSET_S,
+];
