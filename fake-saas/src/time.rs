@@ -1,66 +1,54 @@
-//! Time as the CLI sees it: UTC, microsecond precision, ISO-8601 with `+00:00` (Python's
-//! `isoformat()`), so expiries the fake reports compare exactly with what the CLI stores.
+//! How times look on the wire: RFC 3339, UTC, microseconds, `+00:00`.
+//!
+//! Why a module of its own: every time the fake sends (token answers, session status, journal,
+//! admin bodies) goes through [`format`] or the [`rfc3339`] serde adapter, so all of them have the
+//! same shape (`2026-11-22T16:28:58.767609+00:00`) and parse back to the same instant. It is
+//! chrono's own RFC 3339 writer; `+00:00` rather than `Z` because it is what the real SaaS sends.
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-/// Now, truncated to microseconds (the precision the session file keeps).
-pub(crate) fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    let micros = now.nanosecond() % 1_000_000_000 / 1_000;
-    now.with_nanosecond(micros * 1_000).unwrap_or(now)
+/// RFC 3339 with microseconds and `+00:00`.
+pub(crate) fn format(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, false)
 }
 
-/// `now + seconds` (seconds may be negative), saturating far in the past/future.
+/// `at + seconds` (seconds may be negative), saturating far in the past/future.
 pub(crate) fn add_secs(at: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
     let seconds = seconds.clamp(-10_000_000_000, 10_000_000_000);
     at.checked_add_signed(Duration::seconds(seconds))
         .unwrap_or(at)
 }
 
-/// Python `isoformat()` of an aware UTC time: fraction (6 digits) only when non-zero.
-pub fn iso(at: &DateTime<Utc>) -> String {
-    if at.timestamp_subsec_micros() == 0 {
-        at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
-    } else {
-        at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
-    }
-}
-
-/// Parse RFC 3339 (`Z` or an offset) into UTC.
-pub(crate) fn parse_iso(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// serde adapter writing [`iso`] and reading RFC 3339 (chrono's own serde support is not enabled
-/// in the workspace, and would write `Z` instead of `+00:00`).
-pub(crate) mod iso_serde {
+/// serde adapter: writes [`format`], reads any RFC 3339 time (`Z` or an offset) into UTC.
+/// (chrono's own serde support is not enabled in the workspace.)
+pub(crate) mod rfc3339 {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::iso(at))
+        s.serialize_str(&super::format(at))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
-        super::parse_iso(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {text:?}")))
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| serde::de::Error::custom(format!("not an RFC 3339 time: {text:?}")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Timelike};
 
     #[test]
-    fn iso_matches_python() {
+    fn rfc3339_with_micros_and_offset() {
         let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        assert_eq!(iso(&t), "2026-01-02T03:04:05+00:00");
+        assert_eq!(format(&t), "2026-01-02T03:04:05.000000+00:00");
         let t = t.with_nanosecond(120_000).unwrap();
-        assert_eq!(iso(&t), "2026-01-02T03:04:05.000120+00:00");
-        assert_eq!(parse_iso(&iso(&t)), Some(t));
+        assert_eq!(format(&t), "2026-01-02T03:04:05.000120+00:00");
+        let back = DateTime::parse_from_rfc3339(&format(&t)).unwrap();
+        assert_eq!(back.with_timezone(&Utc), t);
     }
 }

@@ -7,10 +7,11 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
+use fake_saas::admin_api::Counters;
+use fake_saas::SeededSession;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fake-saas");
 
@@ -66,21 +67,23 @@ impl Running {
         assert!(status.success());
     }
 
-    /// Wait for exit (deadline 10 s); returns the status and everything written to stderr.
+    /// Wait for exit (deadline 10 s, then SIGKILL); returns the status and everything written
+    /// to stderr. Waits on the exit itself, on another thread, not by polling.
     fn wait(mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("fake-saas did not exit within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let pid = child.id().to_string();
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = tx.send(());
+            status
+        });
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            let _ = waiter.join();
+            panic!("fake-saas did not exit within 10 s");
+        }
+        let status = waiter.join().unwrap().expect("wait for fake-saas");
         let stderr = self.stderr.take().unwrap().join().unwrap();
         (status, stderr)
     }
@@ -109,15 +112,14 @@ fn starts_serves_and_stops_on_sigterm() {
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let c = client();
-    let (status, seeded) = post_json(&c, &format!("{url}/__admin/seed"), &Value::Null);
-    assert_eq!(status, 200);
-    let rt = seeded["refresh_token"].as_str().unwrap();
+    let seeded: SeededSession = admin_post(&c, &url, "/seed").expect("seeded");
+    let rt = seeded.refresh_token.as_str();
     let form = refresh_form(rt);
     assert_eq!(post_form(&c, &format!("{url}/oauth/token"), &form).0, 200);
     assert_eq!(post_form(&c, &format!("{url}/oauth/token"), &form).0, 409);
-    let at = seeded["access_token"].as_str().unwrap();
+    let at = seeded.access_token.as_str();
     assert_eq!(get_bearer(&c, &format!("{url}/api/v1/me"), at).0, 503);
-    let (_, counters) = get(&c, &format!("{url}/__admin/counters"));
+    let counters: Counters = admin_get(&c, &url, "/counters");
     assert_eq!(counters["/oauth/token"], 2);
 
     running.signal("TERM");

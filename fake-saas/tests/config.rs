@@ -1,7 +1,10 @@
 //! The TOML schema: a full sample parses, and every kind of mistake is an error that names the
 //! key (and the line, when the parser can tell).
 
-use fake_saas::{ConfigError, DeviceOutcome, FaultAction, FaultPhase, ReusePolicy, SaasConfig};
+use fake_saas::{
+    ConfigError, DeviceOutcome, FaultAction, FaultPhase, GrantFilter, ReusePolicy, SaasConfig,
+    TextPosition,
+};
 
 /// The sample from the README.
 const SAMPLE: &str = r#"
@@ -78,7 +81,7 @@ fn readme_sample_parses() {
         + "```toml\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let c = SaasConfig::from_toml_str(&readme[start..end]).unwrap();
-    assert_eq!(c.faults.len(), 3);
+    assert_eq!(c.faults.len(), 5);
     assert_eq!(c.reuse, ReusePolicy::Grace);
 }
 
@@ -157,7 +160,7 @@ fn out_of_range_values_name_the_key() {
     );
     error(
         "[[fault]]\nendpoint = \"/oauth/token\"\ngrant = \"password\"\n",
-        &["fault[0].grant", "password"],
+        &["grant", "password", "line 3"],
     );
     error(
         "[[fault]]\nendpoint = \"/oauth/token\"\naction = \"close\"\nstatus = 500\n",
@@ -182,4 +185,114 @@ fn out_of_range_values_name_the_key() {
 #[test]
 fn syntax_errors_have_a_line() {
     error("rotation = true\nreuse = \n", &["line 2"]);
+}
+
+#[test]
+fn parse_errors_carry_their_position_as_data() {
+    let err = error(
+        "rotation = true\n\n[device]\n  intervall_s = 0\n",
+        &["intervall_s"],
+    );
+    assert_eq!(err.position(), Some(TextPosition { line: 4, column: 3 }));
+    assert!(err.to_string().starts_with("line 4, column 3: "), "{err}");
+    let ConfigError::Parse { source_line, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(source_line.as_deref(), Some("intervall_s = 0"));
+    // Range errors name a key instead.
+    let err = error("access_ttl_s = 0\n", &["access_ttl_s"]);
+    assert_eq!(err.position(), None);
+}
+
+#[test]
+fn grant_filters_parse() {
+    let c = SaasConfig::from_toml_str(
+        "[[fault]]\nendpoint = \"/oauth/token\"\ngrant = \"refresh_token\"\n\
+         [[fault]]\nendpoint = \"/oauth/token\"\ngrant = \"urn:ietf:params:oauth:grant-type:device_code\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.faults[0].grant, Some(GrantFilter::RefreshToken));
+    assert_eq!(c.faults[1].grant, Some(GrantFilter::DeviceCode));
+}
+
+#[test]
+fn trickle_and_redirect_keys() {
+    let c = SaasConfig::from_toml_str(
+        r#"
+[[fault]]
+endpoint = "/oauth/token"
+action = "trickle"
+phase = "after"
+interval_ms = 200
+
+[[fault]]
+endpoint = "/oauth/token"
+action = "redirect"
+status = 308
+location = "/elsewhere/token"
+
+[[fault]]
+endpoint = "/oauth/revoke"
+action = "redirect"
+location = "https://example.org/revoke"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.faults[0].action, FaultAction::Trickle);
+    assert_eq!(c.faults[0].interval_ms, Some(200));
+    assert_eq!(c.faults[1].redirect_location(), "/elsewhere/token");
+    assert_eq!(
+        c.faults[2].redirect_location(),
+        "https://example.org/revoke"
+    );
+    let defaults = SaasConfig::from_toml_str(
+        "[[fault]]\nendpoint = \"/oauth/token\"\naction = \"redirect\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        defaults.faults[0].redirect_location(),
+        "/redirected/oauth/token"
+    );
+
+    let fault = |lines: &str| format!("[[fault]]\nendpoint = \"/oauth/token\"\n{lines}\n");
+    error(
+        &fault("interval_ms = 5"),
+        &["fault[0].interval_ms", "trickle", "respond"],
+    );
+    error(
+        &fault("action = \"trickle\"\ninterval_ms = 0"),
+        &["fault[0].interval_ms", "at least 1"],
+    );
+    error(
+        &fault("action = \"trickle\"\nphase = \"after\"\nstatus = 200"),
+        &["fault[0].status", "phase after"],
+    );
+    error(
+        &fault("action = \"trickle\"\nphase = \"after\"\nbody = \"x\""),
+        &["fault[0].body", "real answer"],
+    );
+    error(
+        &fault("location = \"/x\""),
+        &["fault[0].location", "redirect"],
+    );
+    error(
+        &fault("action = \"redirect\"\nstatus = 200"),
+        &["fault[0].status", "3xx"],
+    );
+    for location in [
+        "elsewhere",
+        "/__admin/reset",
+        "//evil.example/",
+        "/a b",
+        "ftp://x/y",
+    ] {
+        error(
+            &fault(&format!("action = \"redirect\"\nlocation = {location:?}")),
+            &["fault[0].location"],
+        );
+    }
+    error(
+        &fault("action = \"redirect\"\nbody = \"x\""),
+        &["fault[0].body"],
+    );
 }

@@ -1,207 +1,28 @@
-//! The embeddable server: [`FakeSaas`] owns a tokio runtime on its own thread.
+//! The embeddable server: [`FakeSaas`], the handle a test or the harness holds.
 //!
-//! The harness is synchronous and tests may or may not run inside a runtime, so the fake never
-//! borrows the caller's runtime: `start` binds synchronously (errors and the URL are known when it
-//! returns) and every accessor reads the shared state directly under the lock, without HTTP.
-//!
-//! Connections go through [`KillableListener`] so that a `close` fault can drop a connection
-//! without any HTTP response: the handler marks its connection killed, every later write fails,
-//! and hyper closes the socket before a single byte of the response is sent.
+//! Why it exists: the harness is synchronous and tests may or may not run inside a runtime, so
+//! the fake never borrows the caller's runtime: it runs its own on a background thread. What it
+//! guarantees: `start` binds synchronously (errors and the URL are known when it returns); every
+//! accessor reads the shared state directly under the lock, without HTTP, and returns the same
+//! values the admin API sends ([`crate::admin_api`]); shutdown (or drop) is bounded even with
+//! requests in a long fault delay; dropping the handle inside a runtime does not panic.
 
 use std::collections::BTreeMap;
 use std::future::IntoFuture;
 use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
-use axum::Router;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::admin_api::{ClockState, FaultStatus, SeedRequest, SeededSession, SessionInfo};
 use crate::config::{ConfigError, FaultSpec, SaasConfig};
-use crate::faults::{FaultStatus, FaultTable};
-use crate::journal::{Journal, JournalEntry};
-use crate::model::{Model, SeedRequest, SeededSession, SessionInfo};
-
-/// Everything behind the one lock.
-pub(crate) struct Shared {
-    pub config: SaasConfig,
-    pub base_url: String,
-    pub model: Model,
-    pub faults: FaultTable,
-    pub journal: Journal,
-}
-
-impl Shared {
-    fn new(config: SaasConfig, base_url: String) -> Shared {
-        let mut faults = FaultTable::new(config.seed);
-        for spec in &config.faults {
-            faults.add(spec.clone());
-        }
-        Shared {
-            model: Model::new(config.clone(), base_url.clone()),
-            faults,
-            journal: Journal::default(),
-            config,
-            base_url,
-        }
-    }
-
-    /// Back to the state right after start: no sessions, configured faults, empty journal.
-    pub fn reset(&mut self) {
-        *self = Shared::new(self.config.clone(), self.base_url.clone());
-    }
-}
-
-/// Shared state plus server options; cheap to clone into handlers.
-#[derive(Clone)]
-pub(crate) struct App {
-    shared: Arc<Mutex<Shared>>,
-    pub log_requests: bool,
-}
-
-impl App {
-    /// The state lock. Never held across an await. A panic while holding it (a bug) must not
-    /// turn every later request into a second panic, so poisoning is ignored.
-    pub fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Per-connection information handed to handlers: the peer and the kill switch.
-#[derive(Debug, Clone)]
-pub(crate) struct Conn {
-    #[allow(dead_code)] // kept for debugging output
-    pub peer: SocketAddr,
-    killed: Arc<AtomicBool>,
-}
-
-impl Conn {
-    /// Make every further write on this connection fail.
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
-/// A TCP listener whose connections can be killed from a handler.
-pub(crate) struct KillableListener {
-    inner: TcpListener,
-}
-
-impl Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = Conn;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let killed = Arc::new(AtomicBool::new(false));
-                    return (
-                        KillableStream {
-                            inner: stream,
-                            killed: killed.clone(),
-                        },
-                        Conn { peer, killed },
-                    );
-                }
-                // Per-connection errors (reset before accept) are harmless; anything else
-                // (e.g. out of file descriptors) is retried after a pause instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(Conn {
-            peer: self.inner.local_addr()?,
-            killed: Arc::new(AtomicBool::new(false)),
-        })
-    }
-}
-
-/// A TCP stream that fails every write once killed.
-pub(crate) struct KillableStream {
-    inner: TcpStream,
-    killed: Arc<AtomicBool>,
-}
-
-impl KillableStream {
-    fn killed(&self) -> bool {
-        self.killed.load(Ordering::SeqCst)
-    }
-}
-
-fn killed_error() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "closed by a fault")
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.killed() {
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if self.killed() {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        if self.killed() {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.killed() {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
+use crate::journal::JournalEntry;
+use crate::router::router;
+use crate::state::App;
+use crate::transport::{Conn, KillableListener};
 
 /// Why the fake could not start.
 #[derive(Debug, thiserror::Error)]
@@ -264,10 +85,7 @@ impl FakeSaas {
         listener.set_nonblocking(true).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let url = format!("http://127.0.0.1:{port}");
-        let app = App {
-            shared: Arc::new(Mutex::new(Shared::new(config, url.clone()))),
-            log_requests: options.log_requests,
-        };
+        let app = App::new(config, url.clone(), options.log_requests);
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
         let server_app = app.clone();
@@ -366,9 +184,19 @@ impl FakeSaas {
         self.app.lock().faults.fired()
     }
 
+    /// Block until `endpoint` has received at least `n` requests (counted on arrival, so a
+    /// request still in a fault delay counts), or `timeout` passes; returns whether it did.
+    /// The way to wait for "the client's request has reached the server" without sleeping.
+    pub fn wait_for_count(&self, endpoint: &str, n: u64, timeout: Duration) -> bool {
+        self.app
+            .wait_until(timeout, |shared| shared.journal.count_of(endpoint) >= n)
+    }
+
     /// Create a session and return its tokens (what a scenario writes into the CLI's session).
     pub fn seed_session(&self, req: SeedRequest) -> SeededSession {
-        self.app.lock().model.seed(&req)
+        let mut shared = self.app.lock();
+        let now = shared.now();
+        shared.model.seed(&req, now)
     }
 
     /// The current refresh token of the session's family.
@@ -381,14 +209,17 @@ impl FakeSaas {
         self.app.lock().model.issued_tokens()
     }
 
-    /// All sessions.
+    /// All sessions, with what the server decided about each (revoked and why, reuse
+    /// detections, refreshes).
     pub fn sessions(&self) -> Vec<SessionInfo> {
-        self.app.lock().model.sessions()
+        let shared = self.app.lock();
+        shared.model.sessions(shared.now())
     }
 
     /// One session.
     pub fn session(&self, session_id: &str) -> Option<SessionInfo> {
-        self.app.lock().model.session_info(session_id)
+        let shared = self.app.lock();
+        shared.model.session_info(session_id, shared.now())
     }
 
     /// Events accepted by `POST /api/v1/events/batch/`, in order.
@@ -404,10 +235,31 @@ impl FakeSaas {
 
     /// Set the session's refresh absolute expiry to now. Unknown ids are ignored.
     pub fn expire_refresh(&self, session_id: &str) {
-        self.app.lock().model.expire_refresh(session_id);
+        let mut shared = self.app.lock();
+        let now = shared.now();
+        shared.model.expire_refresh(session_id, now);
     }
 
-    /// Forget sessions, tokens, journal, counters and fired counts; reinstall configured faults.
+    /// The fake's "now" (real time plus every advance since start or reset).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.app.lock().now()
+    }
+
+    /// The fake's clock: now, and how far it has been advanced.
+    pub fn clock(&self) -> ClockState {
+        self.app.lock().clock_state()
+    }
+
+    /// Move the fake's clock forward: expiries, grace windows and device-flow intervals see the
+    /// time `by` later, without waiting. Fault delays and trickles stay real time.
+    pub fn advance_clock(&self, by: Duration) -> ClockState {
+        let mut shared = self.app.lock();
+        shared.clock.advance(by);
+        shared.clock_state()
+    }
+
+    /// Forget sessions, tokens, journal, counters and fired counts; reinstall configured faults;
+    /// put the clock back to real time.
     pub fn reset(&self) {
         self.app.lock().reset();
     }
@@ -461,10 +313,7 @@ fn serve(
                 return;
             }
         };
-        let router = Router::new()
-            .nest("/__admin", crate::admin::router())
-            .fallback(crate::routes::dispatch)
-            .with_state(app);
+        let router = router(app);
         let mut graceful_rx = stop.clone();
         let graceful = async move {
             let _ = graceful_rx.wait_for(|stop| *stop).await;
@@ -475,7 +324,7 @@ fn serve(
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         let server = axum::serve(
-            KillableListener { inner: listener },
+            KillableListener::new(listener),
             router.into_make_service_with_connect_info::<Conn>(),
         )
         .with_graceful_shutdown(graceful)
