@@ -298,3 +298,42 @@ fn login_picks_the_first_team_without_a_private_one_and_survives_a_huge_lifetime
     assert_eq!(session.default_team_id.as_deref(), Some("t-a"));
     assert!(session.access_usable(spec_kitty::now()));
 }
+
+#[test]
+fn a_lifetime_the_server_reports_is_named_even_when_the_local_expiry_is_unknown() {
+    let s = Seeded::new(SaasConfig::default(), -60, 86_400);
+    let mut unknown_expiry = s.root.store().read().unwrap().unwrap();
+    unknown_expiry.refresh_token_expires_at = None;
+    s.root.store().write(&unknown_expiry).unwrap();
+    s.saas.expire_refresh(&s.seeded.session_id);
+    let out = run(s.cmd().args(["auth", "token"]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("absolute lifetime"), "{stderr}");
+    assert!(!stderr.contains("revoked"), "{stderr}");
+}
+
+#[test]
+fn a_redirect_from_the_token_endpoint_is_refused_and_forwards_nothing() {
+    let s = Seeded::new(SaasConfig::default(), -60, 86_400);
+    s.saas.add_fault(fake_saas::FaultSpec::action(
+        "/oauth/token",
+        fake_saas::FaultAction::Redirect,
+    ));
+    let out = run(s.cmd().args(["auth", "token"]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("never follow redirects"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no token from elsewhere is printed");
+    let forwarded = s
+        .saas
+        .journal()
+        .iter()
+        .filter(|e| e.outcome.as_str() == "redirect_target")
+        .count();
+    assert_eq!(
+        forwarded, 0,
+        "the refresh token was not sent to the redirect target"
+    );
+    assert!(s.root.store().read().unwrap().is_some());
+}
