@@ -1,8 +1,7 @@
 //! The runner's failure paths, end to end: real child processes (the `scenario` binary as the
 //! executor), checked through the library's reports.
 
-use harness::runner::{run_scenario, RunOptions, ScenarioReport};
-use harness::schema::parse_str;
+use harness::{parse_str, run_scenario, RunOptions, ScenarioReport};
 use std::path::{Path, PathBuf};
 
 fn run(name: &str, src: &str) -> ScenarioReport {
@@ -11,7 +10,7 @@ fn run(name: &str, src: &str) -> ScenarioReport {
     assert_eq!(scenarios.len(), 1);
     let opts = RunOptions {
         executor: PathBuf::from(env!("CARGO_BIN_EXE_scenario")),
-        keep: false,
+        ..RunOptions::default()
     };
     run_scenario(&scenarios.remove(0), &opts)
 }
@@ -19,7 +18,7 @@ fn run(name: &str, src: &str) -> ScenarioReport {
 fn assert_failure(r: &ScenarioReport, needle: &str) {
     assert!(!r.passed, "{} passed unexpectedly", r.id);
     assert!(
-        r.failures.iter().any(|f| f.contains(needle)),
+        r.failures.iter().any(|f| f.to_string().contains(needle)),
         "no failure contains {needle:?}: {:#?}\n{}",
         r.failures,
         r.timeline.render_text()
@@ -111,6 +110,8 @@ args = [\"auth\", \"token\"]
 [[step]]
 kill = \"A\"
 at = \"logout.before_delete\"
+[expect]
+exit = {{ A = \"killed\" }}
 "
         ),
     );
@@ -136,6 +137,8 @@ args = [\"auth\", \"status\"]
 [[process.fault]]
 point = \"refresh.network_before\"
 action = \"fail\"
+[expect]
+exit = {{ A = 0 }}
 "
         ),
     );
@@ -179,6 +182,8 @@ args = [\"auth\", \"token\"]
 [[step]]
 run = \"A\"
 until = \"refresh.lock_acquired\"
+[expect]
+exit = {{ A = 0 }}
 "
         ),
     );
@@ -210,6 +215,8 @@ lock = \"hold\"
 run = \"A\"
 [[step]]
 lock = \"release\"
+[expect]
+exit = { A = 0 }
 ",
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));

@@ -1,5 +1,6 @@
 //! Tests of the scenario file format that span the submodules (parse, resolve, locate).
 
+use super::values::ExitSet;
 use super::*;
 use std::time::Duration;
 
@@ -66,7 +67,7 @@ fn good_file_resolves() {
             ..
         }
     ));
-    assert_eq!(s.expect.exit["A"], ExitExpect::Code(0));
+    assert_eq!(s.expect.exit["A"], ExitSet(vec![ExitExpect::Code(0)]));
     assert_eq!(s.expect.saas_requests["/oauth/token"], 1);
     assert_eq!(s.expect.session_refresh_token, Some(TokenRef::SaasLatest));
     assert_eq!(
@@ -75,7 +76,7 @@ fn good_file_resolves() {
     );
     assert_eq!(s.seed.session.as_ref().unwrap().access_expires_in_s, -60);
     assert!(s.processes[0].prints_token());
-    assert_eq!(s.steps[0].line, 22);
+    assert_eq!(s.steps[0].line, Some(22));
 }
 
 fn first_error(src: &str) -> Diagnostic {
