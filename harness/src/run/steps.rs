@@ -159,10 +159,12 @@ fn hold_lock(w: &mut World) -> Result<(), String> {
                 return Ok(());
             }
             Ok(None) if Instant::now() < give_up => idle(w, LOCK_RETRY)?,
-            Ok(None) => return Err(format!(
+            Ok(None) => {
+                return Err(format!(
                 "the runner could not take the refresh lock within {} ms: another holder has it",
                 LOCK_HOLD_WAIT.as_millis()
-            )),
+            ))
+            }
             Err(e) => return Err(format!("the runner could not take the refresh lock: {e}")),
         }
     }
