@@ -3,16 +3,16 @@
 //! (children are `<this exe> __exec spec-kitty ...`), so `cargo test` and nextest run the
 //! catalogue without locating any other binary.
 
-use harness::runner::{run_scenario, RunOptions};
+use harness::{run_scenario, RunOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::Path;
 
 fn main() {
     // First: when spawned by a scenario as `<exe> __exec ...`, become that program.
-    harness::multicall::dispatch();
+    harness::dispatch();
     let args = Arguments::from_args();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let files = match harness::discover::collect(&[dir]) {
+    let files = match harness::discover_files(&[dir]) {
         Ok(files) => files,
         Err(e) => {
             eprintln!("scenarios: {e}");

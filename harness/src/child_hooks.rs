@@ -3,7 +3,7 @@
 //! `spec_kitty::hooks`, the run-time registry the `spec-kitty` binary itself never fills.
 
 use crate::child_env;
-use crate::wire::{to_line, PointMessage, Reply};
+use crate::sync::wire::{to_line, PointMessage, Reply};
 use spec_kitty::hooks::{self, Hooks, Overrides, Resume, SyncPoints};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

@@ -1,5 +1,8 @@
 //! Finding scenario files: explicit files as given, directories as their `*.toml` files in
 //! name order (not recursive).
+//!
+//! Guarantee: the order is deterministic (so runs and reports are), each file appears once, and
+//! a missing path or an empty directory is an error rather than a silent empty run.
 
 use std::path::{Path, PathBuf};
 

@@ -2,27 +2,43 @@
 //! embedded fake SaaS, ordered by named sync points, with fault injection, always-on invariants
 //! and a hard time budget.
 //!
-//! Modules: [`schema`] (the file format and its validation), [`multicall`] (how the runner's own
-//! executable becomes `spec-kitty` or the legacy client in a child), [`legacy`] (the built-in
-//! old client), [`sync`] (the sync-point socket server and per-process state), [`watch`] (the
-//! session-file watcher), [`runner`] (one scenario end to end), [`checks`] (invariants and
-//! expectations), [`timeline`] (text and HTML swimlanes), [`junit`], [`cli`] (the `scenario`
-//! binary), [`discover`] (finding scenario files).
+//! Data flows one way: `schema` (a file → validated [`Scenario`]s) → `run` (one scenario as
+//! real processes; uses `sync`, `watch`, `check`, `redact`) → `report` (the
+//! [`ScenarioReport`] model) → renderers (text, HTML, JUnit) and the `cli`. `multicall` and
+//! `legacy` are what children run; `interrupt` turns SIGINT/SIGTERM into a [`Cancel`]. See
+//! `harness/README.md` for the module map.
+//!
+//! ```no_run
+//! let scenarios = harness::load_file(std::path::Path::new("scenarios/incident.toml")).unwrap();
+//! let report = harness::run_scenario(&scenarios[0], &harness::RunOptions::default());
+//! println!("{}", report.timeline.render_text());
+//! assert!(report.passed, "{:?}", report.failures);
+//! ```
 
-pub mod checks;
-pub mod child_env;
-pub mod child_hooks;
-pub mod cli;
-pub mod discover;
-pub mod junit;
-pub mod legacy;
-pub mod multicall;
-pub mod runner;
-pub mod schema;
-pub mod sync;
-pub mod timeline;
-pub mod watch;
-pub mod wire;
+mod check;
+mod child_env;
+mod child_hooks;
+mod cli;
+mod discover;
+mod interrupt;
+mod legacy;
+mod multicall;
+mod redact;
+mod report;
+mod run;
+mod schema;
+mod sync;
+mod watch;
 
-pub use runner::{run_scenario, RunOptions, ScenarioReport};
-pub use schema::{load_file, Diagnostic, Invalid, Scenario};
+pub use cli::main as cli_main;
+pub use discover::collect as discover_files;
+pub use interrupt::Cancel;
+pub use multicall::dispatch;
+pub use report::html::{render_index as render_html_index, render_page as render_html};
+pub use report::junit::render as render_junit;
+pub use report::model::{
+    Entry, EntryKind, Failure, Interruption, Lane, ProcessReport, ScenarioReport, Timeline,
+};
+pub use report::text::{render_report as render_text_report, render_timeline};
+pub use run::{run_scenario, RunOptions};
+pub use schema::{load_file, parse_str, Diagnostic, Invalid, Scenario};

@@ -1,7 +1,7 @@
-//! The `scenario` binary. See [`harness::cli`].
+//! The `scenario` binary: see the crate documentation and `harness/README.md`.
 
 fn main() {
     // First: when spawned as `<exe> __exec ...`, become spec-kitty or the legacy client.
-    harness::multicall::dispatch();
-    std::process::exit(harness::cli::main());
+    harness::dispatch();
+    std::process::exit(harness::cli_main());
 }

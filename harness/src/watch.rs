@@ -30,7 +30,8 @@ pub struct Version {
 /// The running watcher.
 pub struct Watcher {
     stop: Arc<AtomicBool>,
-    /// How many versions the watcher has recorded so far.
+    /// How many versions the watcher has recorded so far (tests wait on it).
+    #[cfg_attr(not(test), allow(dead_code))]
     seen: Arc<AtomicUsize>,
     handle: Option<JoinHandle<Vec<Version>>>,
     injected: Arc<Mutex<Vec<Vec<u8>>>>,
@@ -139,6 +140,7 @@ impl Watcher {
     }
 
     /// How many distinct versions have been recorded so far.
+    #[cfg(test)]
     pub fn versions_seen(&self) -> usize {
         self.seen.load(Ordering::SeqCst)
     }

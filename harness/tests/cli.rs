@@ -167,3 +167,86 @@ fn keep_keeps_the_runtime_root() {
     assert!(Path::new(&kept).join("root/auth/session.json").exists());
     std::fs::remove_dir_all(kept).unwrap();
 }
+
+#[test]
+fn a_scenario_that_asserts_nothing_is_refused_by_check_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let vacuous = GOOD.split("[expect]").next().unwrap().replace(
+        "[seed.session]",
+        "[seed.session]\n# no [expect], no check step",
+    );
+    let f = write(dir.path(), "vacuous.toml", &vacuous);
+    for cmd in ["check", "run"] {
+        let out = scenario().arg(cmd).arg(&f).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("vacuous.toml:1:2: the scenario asserts nothing"),
+            "{cmd}: {err}"
+        );
+        assert!(err.contains("expected: an [expect] table"), "{cmd}: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("PASS"));
+    }
+    // An empty [expect] table is pointed at itself.
+    let f = write(dir.path(), "empty.toml", &format!("{vacuous}\n[expect]\n"));
+    let out = scenario().arg("check").arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("empty.toml:13:2: the scenario asserts nothing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_legacy_point_on_a_spec_kitty_process_is_refused_at_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = GOOD.replace(
+        "args = [\"auth\", \"status\", \"--json\"]\n",
+        "args = [\"auth\", \"status\", \"--json\"]\n[[process.fault]]\npoint = \"legacy.loaded\"\naction = \"fail\"\n",
+    );
+    let f = write(dir.path(), "legacy.toml", &bad);
+    let out = scenario().arg("check").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "legacy.toml:11:1: process `S` runs spec-kitty and never reaches \"legacy.loaded\""
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reused_report_directory_keeps_no_stale_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = write(dir.path(), "one.toml", GOOD);
+    let two = write(dir.path(), "two.toml", GOOD);
+    let report = dir.path().join("report");
+    std::fs::create_dir_all(&report).unwrap();
+    std::fs::write(report.join("notes.html"), "not the runner's").unwrap();
+    scenario()
+        .arg("run")
+        .arg("--report")
+        .arg(&report)
+        .arg(&one)
+        .arg(&two)
+        .assert()
+        .success();
+    assert!(report.join("two.html").exists());
+    scenario()
+        .arg("run")
+        .arg("--report")
+        .arg(&report)
+        .arg(&one)
+        .assert()
+        .success();
+    assert!(report.join("one.html").exists());
+    assert!(!report.join("two.html").exists(), "a stale page survived");
+    assert!(!report.join("two.timeline.txt").exists());
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(!index.contains("two.html"), "{index}");
+    assert_eq!(
+        std::fs::read_to_string(report.join("notes.html")).unwrap(),
+        "not the runner's"
+    );
+}

@@ -1,45 +1,9 @@
 //! The runner's failure paths, end to end: real child processes (the `scenario` binary as the
 //! executor), checked through the library's reports.
 
-use harness::runner::{run_scenario, RunOptions, ScenarioReport};
-use harness::schema::parse_str;
-use std::path::{Path, PathBuf};
+mod common;
 
-fn run(name: &str, src: &str) -> ScenarioReport {
-    let mut scenarios = parse_str(Path::new(&format!("{name}.toml")), src)
-        .unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"));
-    assert_eq!(scenarios.len(), 1);
-    let opts = RunOptions {
-        executor: PathBuf::from(env!("CARGO_BIN_EXE_scenario")),
-        keep: false,
-    };
-    run_scenario(&scenarios.remove(0), &opts)
-}
-
-fn assert_failure(r: &ScenarioReport, needle: &str) {
-    assert!(!r.passed, "{} passed unexpectedly", r.id);
-    assert!(
-        r.failures.iter().any(|f| f.contains(needle)),
-        "no failure contains {needle:?}: {:#?}\n{}",
-        r.failures,
-        r.timeline.render_text()
-    );
-}
-
-fn assert_all_dead(r: &ScenarioReport) {
-    for p in &r.processes {
-        if let Some(pid) = p.pid {
-            let alive = rustix::process::test_kill_process(
-                rustix::process::Pid::from_raw(pid as i32).unwrap(),
-            )
-            .is_ok();
-            assert!(!alive, "{} (pid {pid}) is still alive", p.name);
-        }
-    }
-}
-
-const HEAD: &str =
-    "[scenario]\nname = \"t\"\ndescription = \"d\"\n[seed.session]\naccess_expires_in_s = -60\n";
+use common::{assert_all_dead, assert_failure, run, HEAD};
 
 #[test]
 fn the_legacy_client_reproduces_the_original_bug() {
@@ -111,6 +75,8 @@ args = [\"auth\", \"token\"]
 [[step]]
 kill = \"A\"
 at = \"logout.before_delete\"
+[expect]
+exit = {{ A = \"killed\" }}
 "
         ),
     );
@@ -136,6 +102,8 @@ args = [\"auth\", \"status\"]
 [[process.fault]]
 point = \"refresh.network_before\"
 action = \"fail\"
+[expect]
+exit = {{ A = 0 }}
 "
         ),
     );
@@ -179,6 +147,8 @@ args = [\"auth\", \"token\"]
 [[step]]
 run = \"A\"
 until = \"refresh.lock_acquired\"
+[expect]
+exit = {{ A = 0 }}
 "
         ),
     );
@@ -210,6 +180,8 @@ lock = \"hold\"
 run = \"A\"
 [[step]]
 lock = \"release\"
+[expect]
+exit = { A = 0 }
 ",
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));

@@ -1,5 +1,10 @@
 //! Validation errors and where they point: [`Diagnostic`], [`Invalid`], and the machinery that
-//! turns a key path into a line and column of the source.
+//! turns a key path (`["step", "2", "until"]`) into a line and column of the source.
+//!
+//! Why key paths: resolution works on deserialised values, which have no positions; it records
+//! each error with the path of the key it is about, and `Locator` finds that key (or the deepest
+//! part of the path that exists) in a `toml_edit` parse of the same text. Guarantee: every error
+//! carries the file, and a 1-based line and column whenever the key exists in the file.
 
 use std::fmt;
 use std::ops::Range;

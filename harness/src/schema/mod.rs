@@ -1,11 +1,14 @@
-//! The scenario file format: strict serde structs (unknown keys are errors), then semantic
-//! validation into the resolved [`Scenario`] the runner executes.
+//! The scenario file format in two stages, as ripgrep splits its flags: strict serde structures
+//! first (`raw`: unknown keys are errors), then semantic validation (`resolve`) into the resolved
+//! [`Scenario`] the runner executes (`model`).
 //!
 //! Every error carries the file, the 1-based line and column and, where it helps, the expected
-//! form. `SCENARIO_FORMAT.md` beside this crate documents the format for people.
+//! form (`diagnostics`). `SCENARIO_FORMAT.md` beside this crate documents the format for people.
+//! The children import one another, never this module; it only declares and re-exports them.
 
 mod diagnostics;
 mod model;
+mod points;
 mod raw;
 mod resolve;
 #[cfg(test)]
@@ -14,56 +17,17 @@ mod values;
 
 pub use diagnostics::{line_col, Diagnostic, Invalid};
 pub use model::{
-    Action, Check, CorruptOp, Corruption, Expect, OutcomeExpect, PointFault, PrintedToken,
-    ProcessSpec, Program, Scenario, Seed, SeedLock, SeedSession, Step, Timing, TokenRef, Until,
+    Action, Check, CorruptOp, Corruption, OutcomeExpect, PointFault, PrintedToken, ProcessSpec,
+    Program, Scenario, Seed, SessionRef, Step, TokenRef, Until,
 };
+pub use points::{EXIT, START};
 pub use values::{
-    ExitExpect, FileKind, LockAction, OneOrMany, PointAction, SaasAction, SessionState,
+    ExitExpect, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
 };
 
 use diagnostics::{Ctx, Locator};
 use raw::RawFile;
-use resolve::resolve;
 use std::path::Path;
-
-/// The pseudo-point that means "until the process exits".
-pub const EXIT: &str = "exit";
-/// Pseudo-points usable in `[[expect.timing]]` and `expect.order` besides real points.
-pub const START: &str = "start";
-/// Points the built-in legacy client reports (it is not production code, so they live here).
-pub const LEGACY_POINTS: &[&str] = &[
-    "legacy.loaded",
-    "legacy.network_before",
-    "legacy.network_after",
-    "legacy.persisted",
-    "legacy.deleted",
-];
-/// `expect.outcomes` value meaning "this process ran no refresh transaction".
-pub const NO_OUTCOME: &str = "none";
-/// Default hard budget of one scenario.
-pub const DEFAULT_BUDGET_S: f64 = 30.0;
-/// Largest budget a scenario may ask for.
-pub const MAX_BUDGET_S: f64 = 600.0;
-/// Most replicas one `[[process]]` may declare.
-pub const MAX_REPLICAS: u32 = 64;
-
-/// Whether `point` is a sync point some process can report.
-pub fn is_known_point(point: &str) -> bool {
-    spec_kitty::syncpoint::Point::from_name(point).is_some() || LEGACY_POINTS.contains(&point)
-}
-
-/// Every point name, for messages.
-pub fn known_points() -> Vec<&'static str> {
-    spec_kitty::syncpoint::Point::ALL
-        .iter()
-        .map(|p| p.as_str())
-        .chain(LEGACY_POINTS.iter().copied())
-        .collect()
-}
-
-// ------------------------------------------------------------------------------------------------
-// Loading
-// ------------------------------------------------------------------------------------------------
 
 /// Reads and validates one file: one scenario per variant (or one without variants).
 pub fn load_file(path: &Path) -> Result<Vec<Scenario>, Invalid> {
@@ -102,10 +66,19 @@ pub fn parse_str(path: &Path, src: &str) -> Result<Vec<Scenario>, Invalid> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "scenario".to_string());
-    let scenarios = resolve(&mut ctx, raw, &stem);
+    let scenarios = resolve::resolve(&mut ctx, raw, &stem);
     if ctx.errors.is_empty() {
         Ok(scenarios)
     } else {
+        // Tables shared by several variants are validated once per variant: report each once.
+        let mut seen = Vec::new();
+        ctx.errors.retain(|d| {
+            let new = !seen.contains(d);
+            if new {
+                seen.push(d.clone());
+            }
+            new
+        });
         Err(Invalid(ctx.errors))
     }
 }

@@ -1,11 +1,24 @@
-//! The resolved scenario model the runner executes.
+//! The resolved scenario model the runner executes: names expanded, defaults filled in, every
+//! reference checked. Nothing here can fail to run for a reason `scenario check` could have seen.
 
-use super::{ExitExpect, FileKind, LockAction, PointAction, SaasAction, SessionState, EXIT};
+use super::points::EXIT;
+use super::values::{
+    ExitSet, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
+};
 use fake_saas::{FaultSpec, SaasConfig};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// `expect.outcomes` value meaning "this process ran no refresh transaction".
+pub const NO_OUTCOME: &str = "none";
+/// Default hard budget of one scenario.
+pub const DEFAULT_BUDGET_S: f64 = 30.0;
+/// Largest budget a scenario may ask for.
+pub const MAX_BUDGET_S: f64 = 600.0;
+/// Most replicas one `[[process]]` may declare.
+pub const MAX_REPLICAS: u32 = 64;
 
 /// One runnable scenario (a file, or one variant of a file).
 #[derive(Debug, Clone)]
@@ -165,8 +178,8 @@ pub struct PointFault {
 pub struct Step {
     /// 1-based index.
     pub index: usize,
-    /// 1-based line of the step.
-    pub line: usize,
+    /// 1-based line of the step; `None` for the implicit step of a file without `[[step]]`.
+    pub line: Option<usize>,
     pub note: Option<String>,
     pub action: Action,
 }
@@ -256,9 +269,13 @@ impl Step {
             Action::Corrupt(c) => format!("corrupt: {c}"),
             Action::Check(_) => "check".to_string(),
         };
+        let name = match self.line {
+            Some(_) => format!("step {}", self.index),
+            None => "implicit step".to_string(),
+        };
         match &self.note {
-            Some(note) => format!("step {}: {what} — {note}", self.index),
-            None => format!("step {}: {what}", self.index),
+            Some(note) => format!("{name}: {what} — {note}"),
+            None => format!("{name}: {what}"),
         }
     }
 }
@@ -274,6 +291,28 @@ pub enum TokenRef {
     Literal(String),
 }
 
+/// Which server-side session an `expect.saas.session` entry is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionRef {
+    /// The seeded session.
+    Seed,
+    /// The session the fake SaaS created last (e.g. by `auth login`).
+    Latest,
+    /// A session id.
+    Id(String),
+}
+
+/// `[[expect.saas.session]]`: what the fake SaaS decided about one session by the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSessionExpect {
+    pub session: SessionRef,
+    pub state: Option<ServerState>,
+    /// The revocation reason the server recorded (`admin`, `reuse_detected`, `client_revoke`).
+    pub reason: Option<String>,
+    /// Times a rotated-out refresh token of this session was presented.
+    pub reuse_detections: Option<u64>,
+}
+
 /// Expected outcome(s) of one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutcomeExpect {
@@ -286,7 +325,7 @@ pub enum OutcomeExpect {
 }
 
 /// `[[expect.timing]]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timing {
     pub process: String,
     pub from: String,
@@ -296,9 +335,9 @@ pub struct Timing {
 }
 
 /// `[expect]`, with groups expanded to their replicas.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Expect {
-    pub exit: BTreeMap<String, ExitExpect>,
+    pub exit: BTreeMap<String, ExitSet>,
     pub stdout_contains: BTreeMap<String, Vec<String>>,
     pub stdout_not_contains: BTreeMap<String, Vec<String>>,
     pub stderr_contains: BTreeMap<String, Vec<String>>,
@@ -309,6 +348,8 @@ pub struct Expect {
     pub session_access_token: Option<TokenRef>,
     pub outcomes: BTreeMap<String, OutcomeExpect>,
     pub outcome_counts: BTreeMap<String, u32>,
+    /// `outcome_counts_exact`: outcomes not listed must not be reported at all.
+    pub outcome_counts_exact: bool,
     pub saas_requests: BTreeMap<String, u64>,
     pub saas_statuses: BTreeMap<String, BTreeMap<u16, u64>>,
     pub seed_token_presented: Option<u64>,
@@ -321,14 +362,37 @@ pub struct Expect {
     pub printed_token: BTreeMap<String, PrintedToken>,
     /// The token presented to `/oauth/revoke` (the last such request).
     pub revoked_token: Option<TokenRef>,
+    /// What the fake SaaS decided about its sessions.
+    pub saas_sessions: Vec<ServerSessionExpect>,
+}
+
+impl Expect {
+    /// Whether no key is set: such an `[expect]` asserts nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Expect::default()
+    }
 }
 
 /// `expect.printed_token` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrintedToken {
     /// The access token of the session file at the end.
     Session,
     /// The seeded access token.
     Seed,
+    /// The access token with this timeline label (`A0` seeded, `A1` the first issued, ...).
+    Label(String),
+    /// The access token the SaaS issued at this generation of the seeded session.
+    Generation(i64),
+}
+
+impl fmt::Display for PrintedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrintedToken::Session => f.write_str("the final session's access token"),
+            PrintedToken::Seed => f.write_str("the seeded access token"),
+            PrintedToken::Label(l) => write!(f, "the access token labelled {l}"),
+            PrintedToken::Generation(g) => write!(f, "the access token of generation {g}"),
+        }
+    }
 }

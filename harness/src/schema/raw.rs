@@ -1,6 +1,11 @@
-//! The raw (serde) structures a scenario file deserialises into: strict, unknown keys are errors.
+//! The raw (serde) structures a scenario file deserialises into: the first of the two stages
+//! (raw, then the resolved model). Strict: unknown keys are errors, and serde names the keys and
+//! values it accepts.
 
-use super::{ExitExpect, FileKind, LockAction, OneOrMany, PointAction, SaasAction, SessionState};
+use super::values::{
+    ExitSet, FileKind, LockAction, OneOrMany, PointAction, SaasAction, ServerState, SessionState,
+    TokenName,
+};
 use fake_saas::{FaultSpec, SaasConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -120,7 +125,7 @@ pub(super) struct RawPointFault {
     pub(super) ms: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStep {
     #[serde(default)]
@@ -151,7 +156,7 @@ pub(super) struct RawStep {
     pub(super) check: Option<RawCheck>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCheck {
     #[serde(default)]
@@ -170,7 +175,7 @@ pub(super) struct RawCheck {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawExpect {
     #[serde(default)]
-    pub(super) exit: Option<BTreeMap<String, ExitExpect>>,
+    pub(super) exit: Option<BTreeMap<String, ExitSet>>,
     #[serde(default)]
     pub(super) stdout_contains: Option<BTreeMap<String, OneOrMany>>,
     #[serde(default)]
@@ -192,6 +197,8 @@ pub(super) struct RawExpect {
     #[serde(default)]
     pub(super) outcome_counts: Option<BTreeMap<String, u32>>,
     #[serde(default)]
+    pub(super) outcome_counts_exact: Option<BTreeMap<String, u32>>,
+    #[serde(default)]
     pub(super) saas: Option<RawExpectSaas>,
     #[serde(default)]
     pub(super) order: Option<Vec<String>>,
@@ -200,7 +207,7 @@ pub(super) struct RawExpect {
     #[serde(default)]
     pub(super) lock_held: Option<bool>,
     #[serde(default)]
-    pub(super) printed_token: Option<BTreeMap<String, String>>,
+    pub(super) printed_token: Option<BTreeMap<String, TokenName>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +223,21 @@ pub(super) struct RawExpectSaas {
     pub(super) max_token_presented: Option<u64>,
     #[serde(default)]
     pub(super) revoked_token: Option<String>,
+    #[serde(default)]
+    pub(super) session: Vec<RawServerSession>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServerSession {
+    #[serde(default)]
+    pub(super) session: Option<String>,
+    #[serde(default)]
+    pub(super) state: Option<ServerState>,
+    #[serde(default)]
+    pub(super) reason: Option<String>,
+    #[serde(default)]
+    pub(super) reuse_detections: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,4 +264,7 @@ pub(super) struct RawVariant {
     pub(super) seed: Option<RawSeed>,
     #[serde(default)]
     pub(super) expect: Option<RawExpect>,
+    /// `[[variant.step]]`: replaces the file's steps (absent: the file's steps).
+    #[serde(default, rename = "step")]
+    pub(super) steps: Option<Vec<RawStep>>,
 }

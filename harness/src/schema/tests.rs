@@ -1,5 +1,6 @@
 //! Tests of the scenario file format that span the submodules (parse, resolve, locate).
 
+use super::values::ExitSet;
 use super::*;
 use std::time::Duration;
 
@@ -66,7 +67,7 @@ fn good_file_resolves() {
             ..
         }
     ));
-    assert_eq!(s.expect.exit["A"], ExitExpect::Code(0));
+    assert_eq!(s.expect.exit["A"], ExitSet(vec![ExitExpect::Code(0)]));
     assert_eq!(s.expect.saas_requests["/oauth/token"], 1);
     assert_eq!(s.expect.session_refresh_token, Some(TokenRef::SaasLatest));
     assert_eq!(
@@ -75,7 +76,7 @@ fn good_file_resolves() {
     );
     assert_eq!(s.seed.session.as_ref().unwrap().access_expires_in_s, -60);
     assert!(s.processes[0].prints_token());
-    assert_eq!(s.steps[0].line, 22);
+    assert_eq!(s.steps[0].line, Some(22));
 }
 
 fn first_error(src: &str) -> Diagnostic {
@@ -246,4 +247,100 @@ fn corruption_needs_one_change() {
     let d = first_error(&src);
     assert!(d.message.contains("exactly one change"), "{d}");
     assert_eq!(d.line, 10, "{d}");
+}
+
+#[test]
+fn a_scenario_must_assert_something() {
+    let src = GOOD.split("[expect]").next().unwrap().to_string();
+    let d = first_error(&src);
+    assert!(d.message.contains("asserts nothing"), "{d}");
+    assert_eq!(d.line, 2, "{d}");
+    // A check step is an assertion.
+    let with_check = src.replace(
+        "[[step]]\nrun = \"A\"\n",
+        "[[step]]\nrun = \"A\"\n[[step]]\ncheck = { session = \"present\" }\n",
+    );
+    assert!(parse(&with_check).is_ok());
+    // A variant with an empty [variant.expect] is pointed at.
+    let v = format!("{GOOD}\n[[variant]]\nname = \"v\"\n[variant.expect]\n");
+    let d = first_error(&v);
+    assert!(d.message.contains("asserts nothing"), "{d}");
+    assert_eq!((d.line, d.column), (42, 10), "{d}");
+}
+
+#[test]
+fn legacy_points_only_on_the_legacy_client() {
+    let src = GOOD.replace("until = \"session.loaded\"", "until = \"legacy.loaded\"");
+    let d = first_error(&src);
+    assert!(d.message.contains("never reaches \"legacy.loaded\""), "{d}");
+    assert_eq!(d.line, 24, "{d}");
+    let src = GOOD.replace("order = [", "order = [\"A:legacy.persisted\", ");
+    let src = src.replace(
+        "outcomes = { A = \"refreshed\", B = \"adopted_newer\" }",
+        "outcomes = { A = \"refreshed\", B = \"adopted_newer\" }\norder = [\"B:exit\", \"A:legacy.deleted\"]",
+    );
+    let d = first_error(&src);
+    assert!(
+        d.message.contains("never reaches \"legacy.deleted\""),
+        "{d}"
+    );
+}
+
+#[test]
+fn new_expectation_keys_resolve_and_refuse_contradictions() {
+    let src = GOOD.replace(
+        "exit = { A = 0, B = 0 }",
+        "exit = { A = [0, 3], B = 0 }\nprinted_token = { A = \"A1\", B = { generation = 2 } }\noutcome_counts_exact = { refreshed = 1, adopted_newer = 1 }",
+    ) + "\n[[expect.saas.session]]\nstate = \"active\"\nreuse_detections = 0\n";
+    let s = parse(&src).unwrap().remove(0);
+    assert_eq!(
+        s.expect.exit["A"],
+        ExitSet(vec![ExitExpect::Code(0), ExitExpect::Code(3)])
+    );
+    assert_eq!(
+        s.expect.printed_token["A"],
+        PrintedToken::Label("A1".into())
+    );
+    assert_eq!(s.expect.printed_token["B"], PrintedToken::Generation(2));
+    assert!(s.expect.outcome_counts_exact);
+    assert_eq!(s.expect.saas_sessions.len(), 1);
+    assert_eq!(s.expect.saas_sessions[0].session, SessionRef::Seed);
+
+    let bad = |from: &str, to: &str| first_error(&src.replace(from, to));
+    let d = bad("A = [0, 3]", "A = []");
+    assert!(d.message.contains("empty set of exits"), "{d}");
+    let d = bad("A = \"A1\"", "A = \"R1\"");
+    assert!(d.message.contains("refresh token"), "{d}");
+    let d = bad(
+        "outcome_counts_exact",
+        "outcome_counts = { refreshed = 1 }\noutcome_counts_exact",
+    );
+    assert!(d.message.contains("cannot both be set"), "{d}");
+    let d = bad(
+        "state = \"active\"",
+        "state = \"active\"\nreason = \"admin\"",
+    );
+    assert!(d.message.contains("contradicts"), "{d}");
+    let d = bad("state = \"active\"", "reason = \"stolen\"");
+    assert!(d.message.contains("unknown revocation reason"), "{d}");
+}
+
+#[test]
+fn a_variant_can_replace_the_steps() {
+    let src = format!(
+        "{GOOD}\n[[variant]]\nname = \"same\"\n\n[[variant]]\nname = \"other\"\n[[variant.step]]\nrun = [\"A\", \"B\"]\n[[variant.step]]\nsleep_ms = 1\n"
+    );
+    let s = parse(&src).unwrap();
+    assert_eq!(s[0].steps.len(), 3);
+    assert_eq!(s[1].steps.len(), 2);
+    assert_eq!(s[1].steps[0].line, Some(45));
+    // Replaced steps are validated like the file's: every process must still be run.
+    let src = format!("{GOOD}\n[[variant]]\nname = \"v\"\n[[variant.step]]\nrun = \"A\"\n");
+    let err = parse(&src).unwrap_err();
+    assert!(
+        err.0
+            .iter()
+            .any(|d| d.message.contains("`B` is declared but no step runs it")),
+        "{err}"
+    );
 }

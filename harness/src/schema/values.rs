@@ -1,5 +1,5 @@
 //! Small value types with friendly errors, shared by the raw (serde) structures and the resolved
-//! model.
+//! model: each deserialises itself and says what it expected when it cannot.
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -83,6 +83,122 @@ impl<'de> Deserialize<'de> for ExitExpect {
     }
 }
 
+/// One expected exit or a set of them: `0`, `"killed"`, or `[0, 3]` for a race whose winner is
+/// not fixed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExitSet(pub Vec<ExitExpect>);
+
+impl fmt::Display for ExitSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            many => {
+                f.write_str("one of ")?;
+                for (i, e) in many.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ExitSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExitSet;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an exit code 0..=255, \"killed\", or a list of them")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExitSet, E> {
+                ExitExpect::deserialize(de::value::I64Deserializer::new(v))
+                    .map(|e| ExitSet(vec![e]))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExitSet, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExitSet, E> {
+                ExitExpect::deserialize(de::value::StrDeserializer::new(v))
+                    .map(|e| ExitSet(vec![e]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ExitSet, A::Error> {
+                let mut out = Vec::new();
+                while let Some(e) = seq.next_element::<ExitExpect>()? {
+                    if !out.contains(&e) {
+                        out.push(e);
+                    }
+                }
+                Ok(ExitSet(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A token named in `printed_token`: a word (`"session"`, `"seed"`, a label such as `"A1"`) or
+/// `{ generation = N }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenName {
+    Word(String),
+    Generation(i64),
+}
+
+impl<'de> Deserialize<'de> for TokenName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Generation {
+            generation: i64,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TokenName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "\"session\", \"seed\", a token label such as \"A1\", or { generation = N }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TokenName, E> {
+                Ok(TokenName::Word(v.to_string()))
+            }
+            fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<TokenName, M::Error> {
+                Generation::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|g| TokenName::Generation(g.generation))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What the fake SaaS decided about a session by the end (`expect.saas.session`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    /// Not revoked and within its absolute lifetime: a refresh can still succeed.
+    Active,
+    /// Revoked, for any reason.
+    Revoked,
+    /// Revoked because a rotated-out refresh token was presented (reason `reuse_detected`).
+    FamilyRevoked,
+    /// Not revoked, but past the refresh family's absolute lifetime.
+    Expired,
+}
+
+impl fmt::Display for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerState::Active => "active",
+            ServerState::Revoked => "revoked",
+            ServerState::FamilyRevoked => "family_revoked",
+            ServerState::Expired => "expired",
+        })
+    }
+}
+
 /// What a `[[process.fault]]` does at its point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -141,5 +257,31 @@ impl fmt::Display for FileKind {
             FileKind::Salt => "salt",
             FileKind::RefreshLock => "refresh_lock",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct T {
+        e: ExitSet,
+        #[serde(default)]
+        t: Option<TokenName>,
+    }
+
+    #[test]
+    fn exit_sets_and_token_names() {
+        let t: T = toml::from_str("e = 0").unwrap();
+        assert_eq!(t.e, ExitSet(vec![ExitExpect::Code(0)]));
+        let t: T = toml::from_str("e = [0, \"killed\", 0]\nt = { generation = 2 }").unwrap();
+        assert_eq!(t.e, ExitSet(vec![ExitExpect::Code(0), ExitExpect::Killed]));
+        assert_eq!(t.e.to_string(), "one of exit 0, killed");
+        assert_eq!(t.t, Some(TokenName::Generation(2)));
+        let t: T = toml::from_str("e = 3\nt = \"A1\"").unwrap();
+        assert_eq!(t.t, Some(TokenName::Word("A1".into())));
+        assert!(toml::from_str::<T>("e = [0, 300]").is_err());
+        assert!(toml::from_str::<T>("e = 0\nt = { gen = 2 }").is_err());
     }
 }

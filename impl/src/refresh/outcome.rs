@@ -156,7 +156,7 @@ impl fmt::Display for ReloginCause {
                 write!(f, "the session was revoked by the server ({error})")
             }
             ReloginCause::FamilyRevoked => f.write_str(
-                "the server revoked the session because a refresh token was used twice (reuse detection)",
+                "the session was revoked by the server after a refresh token was used twice (reuse detection)",
             ),
             ReloginCause::AbsoluteLifetime {
                 expired_at: Some(t),

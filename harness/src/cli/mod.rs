@@ -1,16 +1,22 @@
-//! The `scenario` command line: `run`, `list`, `check`.
+//! The `scenario` command line: `run`, `list`, `check`. Running the scenarios is `execute`;
+//! the `--report` directory is `report_dir`.
 //!
 //! Exit codes: 0 every scenario passed (or every file is valid), 1 a scenario failed, 2 invalid
-//! input (a file that does not validate, a missing path, a filter that matches nothing).
+//! input (a file that does not validate, a missing path, a filter that matches nothing; nothing
+//! is run), 130 / 143 stopped by SIGINT / SIGTERM (children killed, temp directories removed).
 
-use crate::runner::{run_scenario, RunOptions, ScenarioReport};
+mod execute;
+mod report_dir;
+
+use crate::discover;
+use crate::interrupt::{self, signal_name, Cancel};
+use crate::report::junit;
+use crate::report::model::ScenarioReport;
+use crate::run::RunOptions;
 use crate::schema::{load_file, Diagnostic, Scenario};
-use crate::{discover, junit, timeline};
 use clap::{Parser, Subcommand};
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::io::Write;
+use std::path::PathBuf;
 
 /// Runs declarative TOML scenarios as real processes against an embedded fake SaaS.
 #[derive(Debug, Parser)]
@@ -209,8 +215,13 @@ pub fn run(cli: Cli) -> i32 {
                 );
                 return 2;
             }
+            let cancel = Cancel::new();
+            if let Err(e) = interrupt::install(cancel.clone()) {
+                eprintln!("scenario: cannot handle SIGINT/SIGTERM ({e}); a signal will leave temp directories behind");
+            }
             let mut opts = RunOptions {
                 keep: cli.keep,
+                cancel,
                 ..RunOptions::default()
             };
             if let Some(exe) = &cli.executor {
@@ -220,152 +231,17 @@ pub fn run(cli: Cli) -> i32 {
                 .jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .max(1);
-            let reports = run_all(&selected, &opts, jobs, cli.json);
-            finish_run(&cli, &reports)
-        }
-    }
-}
-
-/// Runs scenarios on `jobs` worker threads; prints each result as it completes. Returns the
-/// reports in the input order.
-pub fn run_all(
-    scenarios: &[Scenario],
-    opts: &RunOptions,
-    jobs: usize,
-    json: bool,
-) -> Vec<ScenarioReport> {
-    let progress = std::io::stderr().is_terminal();
-    let running: std::sync::Mutex<Vec<String>> = std::sync::Mutex::default();
-    let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, ScenarioReport)>();
-    let total = scenarios.len();
-    let mut slots: Vec<Option<ScenarioReport>> = vec![None; total];
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(total) {
-            let tx = tx.clone();
-            let next = &next;
-            let running = &running;
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= total {
-                    return;
+            let reports = execute::run_all(&selected, &opts, jobs, cli.json);
+            let code = finish_run(&cli, &reports);
+            match opts.cancel.signal() {
+                Some(signal) => {
+                    execute::print_interrupted(&signal_name(signal), &reports, cli.keep);
+                    interrupt::exit_code(signal)
                 }
-                let id = scenarios[i].id.clone();
-                running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(id.clone());
-                let report = run_scenario(&scenarios[i], opts);
-                running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .retain(|r| r != &id);
-                if tx.send((i, report)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(tx);
-        let mut done = 0;
-        let status = |done: usize| {
-            let names = running.lock().unwrap_or_else(|p| p.into_inner()).join(", ");
-            eprint!("\r\x1b[2K[{done}/{total}] running {names}");
-        };
-        loop {
-            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                Ok((i, report)) => {
-                    done += 1;
-                    if progress {
-                        eprint!("\r\x1b[2K");
-                    }
-                    print_result(&report, json);
-                    slots[i] = Some(report);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            if progress && done < total {
-                status(done);
+                None => code,
             }
         }
-        if progress {
-            eprint!("\r\x1b[2K");
-        }
-    });
-    slots.into_iter().flatten().collect()
-}
-
-fn print_result(r: &ScenarioReport, json: bool) {
-    let line = format!(
-        "{} {} ({:.2} s)",
-        if r.passed { "PASS" } else { "FAIL" },
-        r.id,
-        r.duration_ms / 1000.0
-    );
-    if json {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-        let _ = std::io::stdout().flush();
     }
-    if let Some(root) = &r.kept_root {
-        eprintln!("  kept runtime root of {}: {root}", r.id);
-    }
-    if !r.passed {
-        let mut e = std::io::stderr().lock();
-        let _ = writeln!(
-            e,
-            "--- {} failed: {} ({}:{})",
-            r.id, r.title, r.file, r.line
-        );
-        for f in &r.failures {
-            let _ = writeln!(e, "  - {f}");
-        }
-        let _ = writeln!(e, "  timeline:");
-        for l in r.timeline.render_text().lines() {
-            let _ = writeln!(e, "  {l}");
-        }
-        let _ = writeln!(e, "---");
-    }
-}
-
-fn slug(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Writes `<dir>/<slug>.timeline.txt`, `<dir>/<slug>.html` and `<dir>/index.html`.
-pub fn write_report_dir(dir: &Path, reports: &[ScenarioReport]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut index = Vec::new();
-    for r in reports {
-        let s = slug(&r.id);
-        let mut text = format!(
-            "{} — {}\n{}\nresult: {} in {:.0} ms\n",
-            r.id,
-            r.title,
-            r.description,
-            if r.passed { "PASSED" } else { "FAILED" },
-            r.duration_ms
-        );
-        for f in &r.failures {
-            text.push_str(&format!("- {f}\n"));
-        }
-        text.push('\n');
-        text.push_str(&r.timeline.render_text());
-        std::fs::write(dir.join(format!("{s}.timeline.txt")), text)?;
-        let html = format!("{s}.html");
-        std::fs::write(dir.join(&html), timeline::render_html(r))?;
-        index.push((html, r));
-    }
-    std::fs::write(dir.join("index.html"), timeline::render_index(&index))
 }
 
 fn finish_run(cli: &Cli, reports: &[ScenarioReport]) -> i32 {
@@ -380,7 +256,7 @@ fn finish_run(cli: &Cli, reports: &[ScenarioReport]) -> i32 {
         }
     }
     if let Some(dir) = &cli.report {
-        match write_report_dir(dir, reports) {
+        match report_dir::write_report_dir(dir, reports) {
             Ok(()) => eprintln!("report: {}", dir.join("index.html").display()),
             Err(e) => {
                 eprintln!(

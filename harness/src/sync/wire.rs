@@ -1,5 +1,5 @@
 //! The sync-point protocol between a child process and the runner: the one definition both
-//! ends use.
+//! ends use (the runner's [`super::server`] and the child's `crate::child_hooks`).
 //!
 //! A child writes one [`PointMessage`] per point as a JSON line on the runner's Unix socket and
 //! blocks for one [`Reply`] line. A reply the child cannot parse (an unknown action, say) is a
@@ -37,7 +37,17 @@ pub fn to_line<T: Serialize>(value: &T) -> String {
     line
 }
 
+/// Parses one line a child wrote.
+pub fn decode_point(line: &str) -> Result<PointMessage, String> {
+    serde_json::from_str(line.trim()).map_err(|e| e.to_string())
+}
+
 impl Reply {
+    /// The reply line, newline-terminated.
+    pub fn to_line(&self) -> String {
+        to_line(self)
+    }
+
     /// How the timeline shows the reply.
     pub fn label(&self) -> String {
         match self {

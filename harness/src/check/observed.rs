@@ -1,0 +1,54 @@
+//! Everything the checks look at after a run ([`Observed`]), gathered by the runner and read by
+//! the invariants and the expectations. Plain borrowed data: the checks cannot act on anything.
+
+use super::server::ServerSession;
+use crate::redact::Tokens;
+use crate::schema::Scenario;
+use crate::sync::state::Proc;
+use crate::watch::Version;
+use fake_saas::{JournalEntry, SeededSession};
+use spec_kitty::session::StoredSession;
+use std::collections::BTreeMap;
+
+/// What the run left behind.
+pub struct Observed<'a> {
+    pub sc: &'a Scenario,
+    pub procs: &'a BTreeMap<String, Proc>,
+    /// name → (stdout, stderr), raw.
+    pub outputs: &'a BTreeMap<String, (String, String)>,
+    pub journal: &'a [JournalEntry],
+    pub counters: &'a BTreeMap<String, u64>,
+    pub faults_fired: &'a BTreeMap<String, u64>,
+    pub declared_saas_faults: &'a [String],
+    pub versions: &'a [Version],
+    pub final_bytes: Option<&'a [u8]>,
+    pub final_session: &'a Result<Option<StoredSession>, String>,
+    pub seeded_bytes: Option<&'a [u8]>,
+    pub seeded: Option<&'a SeededSession>,
+    pub latest_refresh: Option<&'a str>,
+    pub lock_held_at_end: &'a Result<bool, String>,
+    pub tokens: &'a Tokens,
+    pub anomalies: &'a [String],
+    /// The fake SaaS's sessions at the end, in creation order.
+    pub server_sessions: &'a [ServerSession],
+}
+
+impl Observed<'_> {
+    /// A process's raw stdout or stderr ("" when it never ran).
+    pub fn output(&self, name: &str, stdout: bool) -> String {
+        self.outputs
+            .get(name)
+            .map(|(a, b)| if stdout { a.clone() } else { b.clone() })
+            .unwrap_or_default()
+    }
+}
+
+/// `s` cut to `max` characters (with `…`).
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(max).collect();
+        format!("{head}…")
+    }
+}

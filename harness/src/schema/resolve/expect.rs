@@ -1,0 +1,265 @@
+//! `[expect]` (or a variant's `[variant.expect]`) → [`Expect`], with group names expanded to
+//! their replicas. The SaaS keys (`expect.saas.*`) are in `expect_saas`; event order and timing
+//! in `events`.
+//!
+//! Guarantees: every process, point, outcome, endpoint and token name an expectation uses
+//! exists; keys that contradict each other are refused.
+
+use super::events::{resolve_order, resolve_timing};
+use super::expect_saas::{resolve_saas_expect, token_ref};
+use super::processes::Names;
+use crate::schema::diagnostics::{kp, Ctx};
+use crate::schema::model::{Expect, OutcomeExpect, PrintedToken, Seed, NO_OUTCOME};
+use crate::schema::raw::RawExpect;
+use crate::schema::values::{OneOrMany, SessionState, TokenName};
+use spec_kitty::refresh::Outcome;
+use std::collections::BTreeMap;
+
+/// A per-process map (`{ A = ..., W = ... }`) with groups expanded to their replicas.
+fn per_process<T: Clone>(
+    ctx: &mut Ctx,
+    names: &Names,
+    path: &[String],
+    map: &BTreeMap<String, T>,
+    what: &str,
+) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        match names.expand(k) {
+            Some(members) => {
+                for m in members {
+                    out.insert(m, v.clone());
+                }
+            }
+            None => ctx.err(
+                &kp(path, &[k]),
+                format!("`expect.{what}` names unknown process {k:?}"),
+                Some(format!(
+                    "one of the declared processes: {}",
+                    names.listing()
+                )),
+            ),
+        }
+    }
+    out
+}
+
+/// The key path of the entry a replica came from (`W#3` → `W`).
+fn group_path(base: &[String], key: &str, process: &str) -> Vec<String> {
+    kp(base, &[key, process.split('#').next().unwrap_or(process)])
+}
+
+fn check_outcome(ctx: &mut Ctx, path: &[String], o: &str, allow_none: bool) {
+    let outcomes = Outcome::ALL.map(Outcome::as_str);
+    if !(outcomes.contains(&o) || (allow_none && o == NO_OUTCOME)) {
+        let mut list = outcomes.join(", ");
+        if allow_none {
+            list.push_str(", none");
+        }
+        ctx.err(
+            path,
+            format!("unknown refresh outcome {o:?}"),
+            Some(format!("one of {list}")),
+        );
+    }
+}
+
+/// Resolves one `[expect]` table at `base`.
+pub(crate) fn resolve_expect(
+    ctx: &mut Ctx,
+    base: &[String],
+    r: &RawExpect,
+    names: &Names,
+    seed: &Seed,
+) -> Expect {
+    let at = |k: &str| kp(base, &[k]);
+    let mut x = Expect {
+        session: r.session,
+        lock_held: r.lock_held,
+        ..Expect::default()
+    };
+    if let Some(m) = &r.exit {
+        x.exit = per_process(ctx, names, &at("exit"), m, "exit");
+        for (p, set) in &x.exit {
+            if set.0.is_empty() {
+                ctx.err(
+                    &group_path(base, "exit", p),
+                    "an empty set of exits can never match",
+                    Some("exit = { A = 0 }, or a set for a race: exit = { A = [0, 3] }".into()),
+                );
+            }
+        }
+    }
+    let texts = |ctx: &mut Ctx, m: &Option<BTreeMap<String, OneOrMany>>, what: &str| {
+        m.as_ref()
+            .map(|m| {
+                per_process(ctx, names, &kp(base, &[what]), m, what)
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .unwrap_or_default()
+    };
+    x.stdout_contains = texts(ctx, &r.stdout_contains, "stdout_contains");
+    x.stdout_not_contains = texts(ctx, &r.stdout_not_contains, "stdout_not_contains");
+    x.stderr_contains = texts(ctx, &r.stderr_contains, "stderr_contains");
+    x.stderr_not_contains = texts(ctx, &r.stderr_not_contains, "stderr_not_contains");
+    resolve_json(ctx, base, r, names, &mut x);
+    if let Some(t) = &r.session_refresh_token {
+        x.session_refresh_token = Some(token_ref(ctx, &at("session_refresh_token"), t, seed));
+    }
+    if let Some(t) = &r.session_access_token {
+        x.session_access_token = Some(token_ref(ctx, &at("session_access_token"), t, seed));
+    }
+    if x.session == Some(SessionState::Absent)
+        && (x.session_refresh_token.is_some() || x.session_access_token.is_some())
+    {
+        ctx.err(
+            &at("session"),
+            "`session = \"absent\"` contradicts an expected session token",
+            None,
+        );
+    }
+    resolve_outcomes(ctx, base, r, names, &mut x);
+    if let Some(sr) = &r.saas {
+        resolve_saas_expect(ctx, &at("saas"), sr, seed, &mut x);
+    }
+    if let Some(order) = &r.order {
+        x.order = resolve_order(ctx, &at("order"), order, names);
+    }
+    if let Some(m) = &r.printed_token {
+        for (p, v) in per_process(ctx, names, &at("printed_token"), m, "printed_token") {
+            let which = printed_token(ctx, &group_path(base, "printed_token", &p), &v, seed);
+            x.printed_token.insert(p, which);
+        }
+    }
+    x.timing = resolve_timing(ctx, base, &r.timing, names);
+    x
+}
+
+fn resolve_json(ctx: &mut Ctx, base: &[String], r: &RawExpect, names: &Names, x: &mut Expect) {
+    for (group, fields) in r.json.iter().flatten() {
+        let gpath = kp(base, &["json", group]);
+        let Some(members) = names.expand(group) else {
+            ctx.err(
+                &gpath,
+                format!("`expect.json` names unknown process {group:?}"),
+                Some(format!(
+                    "one of the declared processes: {}",
+                    names.listing()
+                )),
+            );
+            continue;
+        };
+        for p in members {
+            if !names.json.contains(&p) {
+                ctx.err(
+                    &gpath,
+                    format!("`expect.json` names process {p:?}, which does not pass `--json`"),
+                    Some("a process whose args include \"--json\"".into()),
+                );
+            }
+            let mut list = Vec::new();
+            for (path, value) in fields {
+                if path.is_empty() || path.split('.').any(str::is_empty) {
+                    ctx.err(
+                        &kp(&gpath, &[path]),
+                        format!("bad JSON path {path:?}"),
+                        Some(
+                            "a dotted path such as \"session.present\" or \"findings.0.id\"".into(),
+                        ),
+                    );
+                }
+                let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+                list.push((path.clone(), json));
+            }
+            x.json.insert(p, list);
+        }
+    }
+}
+
+fn resolve_outcomes(ctx: &mut Ctx, base: &[String], r: &RawExpect, names: &Names, x: &mut Expect) {
+    if let Some(o) = &r.outcomes {
+        for (p, v) in per_process(ctx, names, &kp(base, &["outcomes"]), o, "outcomes") {
+            let opath = group_path(base, "outcomes", &p);
+            let exp = match v.0.as_slice() {
+                [] => OutcomeExpect::None,
+                [one] if one == NO_OUTCOME => OutcomeExpect::None,
+                [one] => {
+                    check_outcome(ctx, &opath, one, true);
+                    OutcomeExpect::All(one.clone())
+                }
+                many => {
+                    for m in many {
+                        check_outcome(ctx, &opath, m, false);
+                    }
+                    OutcomeExpect::Sequence(many.to_vec())
+                }
+            };
+            x.outcomes.insert(p, exp);
+        }
+    }
+    let (key, counts) = match (&r.outcome_counts, &r.outcome_counts_exact) {
+        (Some(_), Some(_)) => {
+            ctx.err(
+                &kp(base, &["outcome_counts_exact"]),
+                "`outcome_counts` and `outcome_counts_exact` cannot both be set",
+                Some(
+                    "outcome_counts_exact = { ... } alone: it also checks every listed count"
+                        .into(),
+                ),
+            );
+            return;
+        }
+        (Some(c), None) => ("outcome_counts", c),
+        (None, Some(c)) => ("outcome_counts_exact", c),
+        (None, None) => return,
+    };
+    x.outcome_counts_exact = key == "outcome_counts_exact";
+    for (k, v) in counts {
+        check_outcome(ctx, &kp(base, &[key, k]), k, false);
+        x.outcome_counts.insert(k.clone(), *v);
+    }
+}
+
+/// A label the SaaS can issue for an access token: `A0`, `A1`, ...
+fn is_access_label(s: &str) -> bool {
+    s.strip_prefix('A')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn printed_token(ctx: &mut Ctx, path: &[String], v: &TokenName, seed: &Seed) -> PrintedToken {
+    const FORMS: &str = "\"session\" (the final session's access token), \"seed\", an access token label such as \"A1\" (as the timeline shows it), or { generation = N }";
+    match v {
+        TokenName::Word(w) if w == "session" => PrintedToken::Session,
+        TokenName::Word(w) if w == "seed" => {
+            if seed.session.is_none() {
+                ctx.err(path, "\"seed\" needs a seeded session", None);
+            }
+            PrintedToken::Seed
+        }
+        TokenName::Word(w) if is_access_label(w) => PrintedToken::Label(w.clone()),
+        TokenName::Word(w) => {
+            let hint = if w.starts_with('R') {
+                format!("{w:?} names a refresh token, which `auth token` never prints")
+            } else {
+                format!("unknown printed token {w:?}")
+            };
+            ctx.err(path, hint, Some(FORMS.into()));
+            PrintedToken::Session
+        }
+        TokenName::Generation(g) => {
+            if seed.session.is_none() {
+                ctx.err(
+                    path,
+                    "`generation` counts the seeded session's generations: it needs a [seed.session]",
+                    Some(FORMS.into()),
+                );
+            }
+            if *g < 1 {
+                ctx.err(path, format!("generation {g} is not a generation"), Some("generation = 2 (the seeded session starts at 1 unless [seed.session] says otherwise)".into()));
+            }
+            PrintedToken::Generation(*g)
+        }
+    }
+}
