@@ -40,5 +40,6 @@ pub use report::model::{
     Entry, EntryKind, Failure, Interruption, Lane, ProcessReport, ScenarioReport, Timeline,
 };
 pub use report::text::{render_report as render_text_report, render_timeline};
+pub use run::fixtures::stored_session;
 pub use run::{run_scenario, RunOptions};
 pub use schema::{load_file, parse_str, Diagnostic, Invalid, Scenario};

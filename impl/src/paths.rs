@@ -13,6 +13,8 @@ pub const HOME_ENV: &str = "SPEC_KITTY_HOME";
 pub const SAAS_URL_ENV: &str = "SPEC_KITTY_SAAS_URL";
 /// Arms background sync and daemon auto-start when truthy.
 pub const ENABLE_SYNC_ENV: &str = "SPEC_KITTY_ENABLE_SAAS_SYNC";
+/// The log filter for stderr (`info`, `spec_kitty=debug`, ...).
+pub const LOG_ENV: &str = "SPEC_KITTY_LOG";
 
 /// Errors resolving where state lives or where the SaaS is.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use crate::multicall::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
 use crate::report::model::{EntryKind, Lane};
 use crate::schema::{ProcessSpec, Program};
 use crate::sync::state::{ExitInfo, KillInfo, Phase, Proc, Shared, State};
+use spec_kitty::paths::LOG_ENV;
 use spec_kitty::paths::{RuntimeRoot, HOME_ENV, SAAS_URL_ENV};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -23,8 +24,6 @@ use std::thread::JoinHandle;
 
 /// Variables that would route the children's loopback requests through a proxy.
 const PROXY_VARS: &[&str] = &["http_proxy", "https_proxy", "all_proxy", "no_proxy"];
-/// The CLI's log filter (stderr); a scenario's `env` may override it.
-const LOG_ENV: &str = "SPEC_KITTY_LOG";
 
 /// Output lines of one stream with the time each arrived.
 pub type Lines = Arc<Mutex<Vec<(f64, String)>>>;

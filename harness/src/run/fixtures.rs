@@ -91,7 +91,7 @@ pub fn seed(
 }
 
 /// The session file the production CLI would have written after a device login.
-fn stored_session(seeded: &SeededSession, refresh_expiry_known: bool) -> StoredSession {
+pub fn stored_session(seeded: &SeededSession, refresh_expiry_known: bool) -> StoredSession {
     let now = Utc::now();
     StoredSession {
         user_id: seeded.user_id.clone(),

@@ -9,7 +9,7 @@
 
 mod children;
 mod collect;
-mod fixtures;
+pub(crate) mod fixtures;
 mod process_control;
 mod steps;
 mod world;

@@ -63,18 +63,11 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-/// 1-based line and column of a byte offset.
+/// 1-based line and column of a byte offset (the fake SaaS's config errors count the same way,
+/// so both use its one implementation).
 pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(src.len());
-    while !src.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &src[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
-        before[nl + 1..].chars().count()
-    }) + 1;
-    (line, col)
+    let p = fake_saas::TextPosition::at_offset(src, offset);
+    (p.line, p.column)
 }
 
 /// Finds the span of a key path (`["step", "2", "until"]`) in the source, for messages.

@@ -115,7 +115,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
-    let filter = match std::env::var("SPEC_KITTY_LOG") {
+    let filter = match std::env::var(crate::paths::LOG_ENV) {
         Ok(spec) if !spec.trim().is_empty() => spec.parse::<Targets>().unwrap_or_else(|_| {
             eprintln!("warning: SPEC_KITTY_LOG={spec:?} is not a log filter; using `info`");
             Targets::new().with_default(LevelFilter::INFO)

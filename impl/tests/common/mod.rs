@@ -153,38 +153,9 @@ pub fn spec_kitty_cmd(root: &Root, saas_url: Option<&str>) -> std::process::Comm
     cmd
 }
 
-/// The session the CLI would have stored for a fake-SaaS session.
+/// The session the CLI would have stored for a fake-SaaS session (the harness owns this).
 pub fn stored_from(s: &fake_saas::SeededSession) -> StoredSession {
-    StoredSession {
-        user_id: s.user_id.clone(),
-        email: s.email.clone(),
-        name: s.name.clone(),
-        teams: s
-            .teams
-            .iter()
-            .map(|t| spec_kitty::session::Team {
-                id: t.id.clone(),
-                name: t.name.clone(),
-                role: t.role.clone(),
-                is_private_teamspace: t.is_private_teamspace,
-                slug: Some(t.slug.clone()),
-                extra: Default::default(),
-            })
-            .collect(),
-        default_team_id: s.default_team_id.clone(),
-        access_token: s.access_token.clone(),
-        refresh_token: s.refresh_token.clone(),
-        session_id: s.session_id.clone(),
-        issued_at: Utc::now(),
-        access_token_expires_at: s.access_expires_at,
-        refresh_token_expires_at: Some(s.refresh_expires_at),
-        scope: s.scope.clone(),
-        storage_backend: "file".into(),
-        last_used_at: Utc::now(),
-        auth_method: "device_code".into(),
-        generation: Some(s.generation),
-        ..Default::default()
-    }
+    harness::stored_session(s, true)
 }
 
 /// Writes `session` the way the oldest clients did: no refresh lock and no `session.lock`, just
