@@ -4,7 +4,7 @@
 //! Why apart: these are the byte-exact parts of the format shared with the Python original,
 //! checked against its test vectors; keeping them pure makes them easy to test and to fuzz.
 
-use super::StorageError;
+use super::error::StorageError;
 use aes_gcm::aead::Aead;
 use aes_gcm::{Aes256Gcm, Key, KeyInit, Nonce};
 use std::path::Path;

@@ -12,9 +12,13 @@
 //! `session.lock` is a BSD flock interoperable with Python's `filelock`, which unlinks the file on
 //! release: a lock taken on an unlinked inode protects nothing, so acquisition retries.
 
-use super::{SessionStore, StorageError, SALT_LEN};
+use super::cipher::SALT_LEN;
+use super::error::StorageError;
+use super::keys::Keys;
+use super::reader::read_session;
 use crate::deadline::Deadline;
 use crate::fsutil;
+use crate::paths::RuntimeRoot;
 use crate::session::StoredSession;
 use crate::syncpoint::{self, Point};
 use aes_gcm::aead::{AeadCore, OsRng};
@@ -71,7 +75,8 @@ impl SessionFileLock {
 /// The session of one root with `session.lock` held. Dropping it releases the lock and removes
 /// an unused reserved temp file.
 pub struct LockedSession<'a> {
-    store: &'a SessionStore,
+    root: &'a RuntimeRoot,
+    keys: &'a Keys,
     _lock: SessionFileLock,
     salt: Option<[u8; SALT_LEN]>,
     temp: Option<File>,
@@ -79,14 +84,16 @@ pub struct LockedSession<'a> {
 
 impl<'a> LockedSession<'a> {
     pub(super) fn acquire(
-        store: &'a SessionStore,
+        root: &'a RuntimeRoot,
+        keys: &'a Keys,
         deadline: Deadline,
     ) -> Result<Self, StorageError> {
-        let dir = store.root().auth_dir();
+        let dir = root.auth_dir();
         fsutil::ensure_private_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
-        let lock = SessionFileLock::acquire(&store.root().session_lock_file(), deadline)?;
+        let lock = SessionFileLock::acquire(&root.session_lock_file(), deadline)?;
         Ok(Self {
-            store,
+            root,
+            keys,
             _lock: lock,
             salt: None,
             temp: None,
@@ -95,7 +102,7 @@ impl<'a> LockedSession<'a> {
 
     /// Reads the persisted session (no writer can interleave while this is held).
     pub fn read(&self) -> Result<Option<StoredSession>, StorageError> {
-        self.store.read()
+        read_session(self.root, self.keys)
     }
 
     /// Prepares the next [`commit`](Self::commit) so it cannot fail for a reason known now: the
@@ -103,12 +110,12 @@ impl<'a> LockedSession<'a> {
     /// exists. An error here means nothing was spent yet: the caller can safely give up.
     pub fn reserve(&mut self) -> Result<(), StorageError> {
         if self.salt.is_none() {
-            let salt = self.store.read_or_create_salt()?;
-            self.store.cipher_for(&salt);
+            let salt = self.keys.read_or_create_salt()?;
+            self.keys.cipher_for(&salt);
             self.salt = Some(salt);
         }
         if self.temp.is_none() {
-            let path = self.store.root().session_file();
+            let path = self.root.session_file();
             let existing = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             self.temp = Some(create_reserved_temp(
                 &self.temp_path(),
@@ -124,7 +131,7 @@ impl<'a> LockedSession<'a> {
         self.reserve()?;
         let salt = self.salt.expect("reserved above");
         let nonce: [u8; 12] = Aes256Gcm::generate_nonce(&mut OsRng).into();
-        let contents = self.store.cipher_for(&salt).seal(&session.to_json(), nonce);
+        let contents = self.keys.cipher_for(&salt).seal(&session.to_json(), nonce);
         let tmp = self.temp_path();
         let mut file = self.temp.take().expect("reserved above");
         file.seek(SeekFrom::Start(0))
@@ -135,9 +142,9 @@ impl<'a> LockedSession<'a> {
             .map_err(|e| StorageError::io(&tmp, e))?;
         drop(file);
         syncpoint::hit(Point::TempWritten)?;
-        let path = self.store.root().session_file();
+        let path = self.root.session_file();
         fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
-        let dir = self.store.root().auth_dir();
+        let dir = self.root.auth_dir();
         fsutil::sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))
     }
 
@@ -145,7 +152,7 @@ impl<'a> LockedSession<'a> {
     pub fn delete(&mut self) -> Result<(), StorageError> {
         self.temp = None;
         self.salt = None;
-        let root = self.store.root();
+        let root = self.root;
         for path in [root.session_file(), self.temp_path(), root.salt_file()] {
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -153,13 +160,13 @@ impl<'a> LockedSession<'a> {
                 Err(e) => return Err(StorageError::io(&path, e)),
             }
         }
-        self.store.forget_key();
+        self.keys.forget();
         let dir = root.auth_dir();
         fsutil::sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))
     }
 
     fn temp_path(&self) -> std::path::PathBuf {
-        self.store.root().session_file().with_extension("json.tmp")
+        self.root.session_file().with_extension("json.tmp")
     }
 }
 
