@@ -149,12 +149,12 @@ type Graph = BTreeMap<Vec<String>, BTreeSet<Vec<String>>>;
 /// Module → the modules of the same crate it names.
 fn import_graph(src: &Path) -> Graph {
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    rust_files(src, &mut files);
     files.retain(|f| f.file_name().is_some_and(|n| n != "main.rs"));
-    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(&src, f)).collect();
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(src, f)).collect();
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for f in &files {
-        let current = module_path(&src, f);
+        let current = module_path(src, f);
         let code = code(&std::fs::read_to_string(f).unwrap());
         let targets = paths_in(&code)
             .into_iter()
