@@ -17,12 +17,16 @@ pub const REFRESH_CEILING_MS: &str = "KITTY_SCENARIO_REFRESH_CEILING_MS";
 /// Seconds added to the child's clock.
 pub const CLOCK_OFFSET_S: &str = "KITTY_SCENARIO_CLOCK_OFFSET_S";
 
+/// The package version a daemon child reports (models version skew).
+pub const DAEMON_VERSION: &str = "KITTY_SCENARIO_DAEMON_VERSION";
+
 /// Every variable above: removed from the runner's own environment at start, and reserved (a
 /// scenario's `env` may not set them).
-pub const ALL: [&str; 5] = [
+pub const ALL: [&str; 6] = [
     SOCKET,
     PROCESS,
     LOCK_WAIT_MS,
     REFRESH_CEILING_MS,
     CLOCK_OFFSET_S,
+    DAEMON_VERSION,
 ];

@@ -87,6 +87,13 @@ pub fn install_from_env() {
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0),
+            // Installed once per process, so leaking the one string is bounded.
+            daemon_version: std::env::var(child_env::DAEMON_VERSION)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| &*Box::leak(v.into_boxed_str())),
+            // A daemon this child spawns must be this executable acting as spec-kitty again.
+            reexec_prefix: &[crate::multicall::EXEC_ARG, crate::multicall::SPEC_KITTY],
         },
     };
     if hooks::install(hooks).is_err() {

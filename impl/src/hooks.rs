@@ -40,6 +40,11 @@ pub struct Overrides {
     pub refresh_ceiling: Option<Duration>,
     /// Seconds added to this process's clock (models clock skew).
     pub clock_offset_s: i64,
+    /// The package version a daemon reports (models version skew between daemons).
+    pub daemon_version: Option<&'static str>,
+    /// Arguments that make this executable act as `spec-kitty` when re-executed (the runner's
+    /// multicall executable needs `["__exec", "spec-kitty"]`); empty for the real binary.
+    pub reexec_prefix: &'static [&'static str],
 }
 
 /// Everything an executable may install.

@@ -6,16 +6,19 @@
 //! access to files others may have left), [`session`] (the model), [`pyjson`] (Python's JSON
 //! spelling), [`storage`] (the encrypted file), [`lock`] (the refresh lock), [`deadline`] (one
 //! bound for a piece of work), [`oauth`] (the SaaS client), [`refresh`] (the transaction),
-//! [`token_manager`] (what callers use), [`cli`] (the `spec-kitty` binary), and the test seams
+//! [`token_manager`] (what callers use), [`procfs`] (facts about other processes), [`daemon`]
+//! (the per-user sync daemon), [`cli`] (the `spec-kitty` binary), and the test seams
 //! [`syncpoint`] (named points) and [`hooks`] (the run-time registry only test executables fill).
 
 pub mod cli;
+pub mod daemon;
 pub mod deadline;
 pub mod fsutil;
 pub mod hooks;
 pub mod lock;
 pub mod oauth;
 pub mod paths;
+pub mod procfs;
 pub mod pyjson;
 pub mod refresh;
 pub mod session;

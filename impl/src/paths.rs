@@ -84,6 +84,26 @@ impl RuntimeRoot {
         self.auth_dir().join("refresh.lock")
     }
 
+    /// `<root>/sync-daemon`: the four-line state file naming the singleton daemon.
+    pub fn daemon_state_file(&self) -> PathBuf {
+        self.base.join("sync-daemon")
+    }
+
+    /// `<root>/sync-daemon.lock`: held (flock) by the singleton daemon for its whole life.
+    pub fn daemon_lock_file(&self) -> PathBuf {
+        self.base.join("sync-daemon.lock")
+    }
+
+    /// `<root>/sync-daemon.log`: the daemon's stdout and stderr.
+    pub fn daemon_log_file(&self) -> PathBuf {
+        self.base.join("sync-daemon.log")
+    }
+
+    /// Serialises `sync start`s so many concurrent starts spawn one daemon.
+    pub fn daemon_start_lock_file(&self) -> PathBuf {
+        self.base.join("sync-daemon.start.lock")
+    }
+
     /// Creates `<root>/auth` with mode 0700 when missing; returns its path.
     pub fn ensure_auth_dir(&self) -> std::io::Result<PathBuf> {
         let dir = self.auth_dir();

@@ -46,11 +46,17 @@ pub enum Point {
     Outcome,
     /// Logout holds the refresh lock and is about to delete the session.
     LogoutBeforeDelete,
+    /// The daemon holds the singleton lock, wrote the state file and serves health.
+    DaemonReady,
+    /// The daemon ran a lifecycle tick and is still the singleton (detail: `singleton`).
+    DaemonTick,
+    /// The daemon is about to retire (detail: why).
+    DaemonRetiring,
 }
 
 impl Point {
     /// All production points, for validation of scenario files.
-    pub const ALL: [Point; 14] = [
+    pub const ALL: [Point; 17] = [
         Point::SessionLoaded,
         Point::LockWait,
         Point::LockBusy,
@@ -65,6 +71,9 @@ impl Point {
         Point::LockReleased,
         Point::Outcome,
         Point::LogoutBeforeDelete,
+        Point::DaemonReady,
+        Point::DaemonTick,
+        Point::DaemonRetiring,
     ];
 
     /// The point's name in scenario files and timelines.
@@ -84,6 +93,9 @@ impl Point {
             Point::LockReleased => "refresh.lock_released",
             Point::Outcome => "refresh.outcome",
             Point::LogoutBeforeDelete => "logout.before_delete",
+            Point::DaemonReady => "daemon.ready",
+            Point::DaemonTick => "daemon.tick",
+            Point::DaemonRetiring => "daemon.retiring",
         }
     }
 

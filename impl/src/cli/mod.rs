@@ -5,6 +5,7 @@
 //! ever printed except by `auth token`, whose job it is. Errors are one line that names the fix,
 //! and every exit path of a `--json` command prints exactly one JSON document.
 
+mod daemon_cmds;
 mod login;
 pub mod output;
 mod session_cmds;
@@ -15,6 +16,18 @@ pub use output::exit;
 use clap::{Args, Parser, Subcommand};
 use output::{Failure, Output};
 use std::ffi::OsString;
+
+const DAEMON_HELP: &str = "\
+Exit codes: 0 success (also when nothing was running to stop), 2 configuration error,
+3 the daemon could not be started, stopped or swept (retryable).
+
+The daemon holds an flock on <root>/sync-daemon.lock for its life, records itself in
+<root>/sync-daemon (URL, port, control token, pid; mode 0600), logs to <root>/sync-daemon.log
+and serves GET /api/health on 127.0.0.1 only.
+
+Environment:
+  SPEC_KITTY_DAEMON_PORTS   the reserved port range, default 9400-9449
+  SPEC_KITTY_DAEMON_TICK_S  seconds between lifecycle ticks, default 30 (0: no tick)";
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -48,6 +61,41 @@ enum Command {
     /// Log in, inspect the session, print a token, log out.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// The per-user sync daemon: start, stop, restart, inspect, sweep orphans.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncCommand {
+    /// Ensure one sync daemon serves this runtime root (many concurrent starts converge on one).
+    #[command(after_help = DAEMON_HELP)]
+    Start(JsonFlag),
+    /// Stop the sync daemon: authenticated shutdown, then a verified kill after a bounded wait.
+    #[command(after_help = DAEMON_HELP)]
+    Stop(JsonFlag),
+    /// Replace the sync daemon with a fresh one of this version.
+    #[command(after_help = DAEMON_HELP)]
+    Restart(JsonFlag),
+    /// Show the recorded daemon, its health and any orphan daemons (read-only).
+    #[command(after_help = DAEMON_HELP)]
+    Status(JsonFlag),
+    /// Remove orphan daemons: never the active one, never a listener that is not ours.
+    #[command(after_help = DAEMON_HELP)]
+    Sweep(SweepArgs),
+    /// Run the daemon in the foreground (what `sync start` spawns).
+    #[command(hide = true)]
+    Daemon,
+}
+
+#[derive(Debug, Args)]
+struct SweepArgs {
+    /// Also remove daemons serving another runtime root of this user.
+    #[arg(long)]
+    force: bool,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,11 +142,25 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return e.exit_code();
         }
     };
-    init_logging(cli.verbose);
+    // The daemon logs what it does (to its log file) unless told otherwise.
+    let daemon = matches!(cli.command, Command::Sync(SyncCommand::Daemon));
+    init_logging(if daemon {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    });
     let json = match &cli.command {
         Command::Auth(AuthCommand::Status(f) | AuthCommand::Logout(f)) => f.json,
         Command::Auth(AuthCommand::Login(a)) => a.json,
         Command::Auth(AuthCommand::Token) => false,
+        Command::Sync(
+            SyncCommand::Start(f)
+            | SyncCommand::Stop(f)
+            | SyncCommand::Restart(f)
+            | SyncCommand::Status(f),
+        ) => f.json,
+        Command::Sync(SyncCommand::Sweep(a)) => a.json,
+        Command::Sync(SyncCommand::Daemon) => false,
     };
     let out = Output { json };
     let root = match crate::paths::RuntimeRoot::from_env() {
@@ -110,6 +172,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Auth(AuthCommand::Token) => session_cmds::token(&root),
         Command::Auth(AuthCommand::Login(args)) => login::run(&root, args.headless, out),
         Command::Auth(AuthCommand::Logout(_)) => session_cmds::logout(&root, out),
+        Command::Sync(SyncCommand::Start(_)) => daemon_cmds::start(&root, out, false),
+        Command::Sync(SyncCommand::Restart(_)) => daemon_cmds::start(&root, out, true),
+        Command::Sync(SyncCommand::Stop(_)) => daemon_cmds::stop(&root, out),
+        Command::Sync(SyncCommand::Status(_)) => daemon_cmds::status(&root, out),
+        Command::Sync(SyncCommand::Sweep(a)) => daemon_cmds::sweep(&root, out, a.force),
+        Command::Sync(SyncCommand::Daemon) => daemon_cmds::run_daemon(&root),
     }
 }
 

@@ -1,0 +1,310 @@
+//! The sync daemon as real processes: convergence of concurrent starts, the singleton, clean
+//! shutdown, self-retirement, orphan detection and a sweep that never touches what is not ours,
+//! and bad local state answered clearly.
+
+mod common;
+
+use common::{spec_kitty_cmd, Root};
+use serde_json::Value;
+use spec_kitty::daemon::state_file;
+use spec_kitty::procfs;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// A runtime root with a private port range, and every daemon it started stopped at the end.
+struct Fixture {
+    root: Root,
+    ports: (u16, u16),
+    /// `SPEC_KITTY_DAEMON_TICK_S` for every command.
+    tick: &'static str,
+}
+
+impl Fixture {
+    fn new(tick: &'static str) -> Self {
+        Fixture {
+            root: Root::new(),
+            ports: free_range(6),
+            tick,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = spec_kitty_cmd(&self.root, Some("http://127.0.0.1:9"));
+        cmd.env(
+            "SPEC_KITTY_DAEMON_PORTS",
+            format!("{}-{}", self.ports.0, self.ports.1),
+        )
+        .env("SPEC_KITTY_DAEMON_TICK_S", self.tick)
+        .stdin(Stdio::null());
+        cmd
+    }
+
+    fn json(&self, args: &[&str]) -> (Output, Value) {
+        let out = self.cmd().args(args).output().unwrap();
+        let json = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out, json)
+    }
+
+    fn record(&self) -> Option<state_file::DaemonRecord> {
+        state_file::read(&self.root.root.daemon_state_file()).unwrap()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Whatever a test left running in this root is stopped.
+        for pid in procfs::pids_with_env(
+            "SPEC_KITTY_HOME",
+            &self.root.root.base().display().to_string(),
+        ) {
+            let _ = procfs::signal_verified(pid, None, rustix::process::Signal::KILL);
+            procfs::wait_exit(pid, Duration::from_secs(5));
+        }
+    }
+}
+
+/// `n` consecutive ports that are free now (probed by binding each).
+fn free_range(n: u16) -> (u16, u16) {
+    for _ in 0..200 {
+        let base = 20_000 + (rand_u16() % 30_000);
+        if (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return (base, base + n - 1);
+        }
+    }
+    panic!("no free port range")
+}
+
+fn rand_u16() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    (nanos ^ std::process::id().rotate_left(7)) as u16
+}
+
+#[test]
+fn eight_concurrent_starts_from_eight_directories_converge_on_one_daemon() {
+    let f = Fixture::new("30");
+    let dirs: Vec<_> = (0..8).map(|_| tempfile::tempdir().unwrap()).collect();
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            f.cmd()
+                .args(["sync", "start", "--json"])
+                .current_dir(d.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let answers: Vec<Value> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let pid = answers[0]["pid"].as_u64().unwrap() as u32;
+    for a in &answers {
+        assert_eq!(
+            (a["pid"].as_u64(), a["port"].as_u64()),
+            (Some(pid as u64), answers[0]["port"].as_u64())
+        );
+    }
+    let spawned = answers
+        .iter()
+        .filter(|a| a["already_running"] == false)
+        .count();
+    assert_eq!(spawned, 1, "exactly one start spawned a daemon");
+    let daemons =
+        procfs::pids_with_env("SPEC_KITTY_HOME", &f.root.root.base().display().to_string());
+    assert_eq!(daemons, vec![pid], "exactly one daemon alive");
+    // Never a token in its argv or environment.
+    let token = f.record().unwrap().token;
+    for file in ["cmdline", "environ"] {
+        let bytes = std::fs::read(format!("/proc/{pid}/{file}")).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(token.expose()),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_a_stopped_daemon_leaves_no_claim() {
+    let f = Fixture::new("30");
+    let (_, started) = f.json(&["sync", "start", "--json"]);
+    let pid = started["pid"].as_u64().unwrap() as u32;
+    assert_eq!(
+        std::fs::metadata(f.root.root.daemon_state_file())
+            .map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o777
+            })
+            .unwrap(),
+        0o600
+    );
+    procfs::signal_verified(pid, None, rustix::process::Signal::TERM).unwrap();
+    assert!(procfs::wait_exit(pid, Duration::from_secs(5)));
+    assert!(f.record().is_none(), "its state file was removed");
+    assert!(!spec_kitty::daemon::singleton::is_held(&f.root.root.daemon_lock_file()).unwrap());
+    let (_, status) = f.json(&["sync", "status", "--json"]);
+    assert_eq!(status["daemon"]["state"], "not_running");
+}
+
+#[test]
+fn a_daemon_whose_files_were_removed_retires_and_the_new_one_is_the_singleton() {
+    let f = Fixture::new("0.2");
+    let (_, a) = f.json(&["sync", "start", "--json"]);
+    let a_pid = a["pid"].as_u64().unwrap() as u32;
+    std::fs::remove_file(f.root.root.daemon_lock_file()).unwrap();
+    std::fs::remove_file(f.root.root.daemon_state_file()).unwrap();
+    let (_, b) = f.json(&["sync", "start", "--json"]);
+    let b_pid = b["pid"].as_u64().unwrap() as u32;
+    assert_ne!(a_pid, b_pid);
+    assert!(
+        procfs::wait_exit(a_pid, Duration::from_secs(5)),
+        "A retires on its next tick"
+    );
+    assert!(procfs::is_alive(b_pid));
+    assert_eq!(f.record().unwrap().pid, b_pid);
+}
+
+/// A listener in the range that is not a spec-kitty daemon: answers every request with `body`.
+fn decoy(port: u16, body: String) -> std::thread::JoinHandle<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    })
+}
+
+#[test]
+fn an_orphan_is_found_and_swept_but_the_singleton_and_decoys_are_untouched() {
+    let f = Fixture::new("0"); // no tick: the orphan does not retire on its own
+    let (_, a) = f.json(&["sync", "start", "--json"]);
+    let a_pid = a["pid"].as_u64().unwrap() as u32;
+    std::fs::remove_file(f.root.root.daemon_lock_file()).unwrap();
+    std::fs::remove_file(f.root.root.daemon_state_file()).unwrap();
+    let (_, b) = f.json(&["sync", "start", "--json"]);
+    let b_pid = b["pid"].as_u64().unwrap() as u32;
+    // Two decoys: one says nothing about itself, one lies that it is our daemon with pid B's.
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let _plain = decoy(
+        f.ports.1,
+        r#"{"status":"ok","service":"something else"}"#.into(),
+    );
+    let liar = serde_json::json!({
+        "status": "ok", "daemon_family": "sync", "protocol_version": 1, "package_version": "0.1.0",
+        "pid": sleeper.id(), "port": f.ports.1 - 1,
+        "runtime_root": f.root.root.base().display().to_string(),
+    });
+    let _liar = decoy(f.ports.1 - 1, liar.to_string());
+
+    let (_, status) = f.json(&["sync", "status", "--json"]);
+    assert_eq!(status["daemon"]["pid"].as_u64(), Some(b_pid as u64));
+    let orphan_pids: Vec<u64> = status["orphans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["pid"].as_u64())
+        .collect();
+    assert!(orphan_pids.contains(&(a_pid as u64)), "{status}");
+
+    let (out, sweep) = f.json(&["sync", "sweep", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{sweep}");
+    let results = sweep["results"].as_array().unwrap();
+    let a_result = results
+        .iter()
+        .find(|r| r["pid"].as_u64() == Some(a_pid as u64))
+        .unwrap();
+    assert_eq!(a_result["result"], "removed");
+    let liar_result = results
+        .iter()
+        .find(|r| r["pid"].as_u64() == Some(sleeper.id() as u64))
+        .unwrap();
+    assert_eq!(
+        liar_result["result"], "skipped",
+        "a claim /proc does not confirm is never acted on"
+    );
+    assert!(procfs::wait_exit(a_pid, Duration::from_secs(5)));
+    assert!(procfs::is_alive(b_pid), "the singleton is untouched");
+    assert!(
+        procfs::is_alive(sleeper.id()),
+        "the liar's pid is untouched"
+    );
+    assert!(
+        TcpListener::bind(("127.0.0.1", f.ports.1)).is_err(),
+        "the decoy still listens"
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}
+
+#[test]
+fn bad_local_state_gets_a_clear_answer_and_loses_nothing() {
+    let f = Fixture::new("30");
+    std::fs::create_dir_all(f.root.root.base()).unwrap();
+    for garbage in [
+        "",
+        "\n\n",
+        "http://127.0.0.1:1\n",
+        "garbage\x00\x01",
+        "http://127.0.0.1:9400\n9400\nshorttoken\n1\n",
+    ] {
+        std::fs::write(f.root.root.daemon_state_file(), garbage).unwrap();
+        let (out, status) = f.json(&["sync", "status", "--json"]);
+        assert_eq!(out.status.code(), Some(0));
+        if !garbage.trim().is_empty() {
+            assert_eq!(status["daemon"]["state"], "unhealthy", "{garbage:?}");
+            assert!(status["daemon"]["state_file_error"]
+                .as_str()
+                .unwrap()
+                .contains("sync-daemon"));
+        }
+    }
+    // A start replaces the garbage with a real record.
+    let (out, started) = f.json(&["sync", "start", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{started}");
+    assert_eq!(
+        f.record().unwrap().pid as u64,
+        started["pid"].as_u64().unwrap()
+    );
+    f.json(&["sync", "stop", "--json"]);
+    // The first port taken by something else: the daemon binds the next one.
+    let _busy = TcpListener::bind(("127.0.0.1", f.ports.0)).unwrap();
+    let (_, started) = f.json(&["sync", "start", "--json"]);
+    assert_eq!(started["port"].as_u64(), Some(f.ports.0 as u64 + 1));
+    f.json(&["sync", "stop", "--json"]);
+    // The lock file is a directory: one clear line, exit 3, nothing started.
+    std::fs::remove_file(f.root.root.daemon_lock_file()).unwrap();
+    std::fs::create_dir(f.root.root.daemon_lock_file()).unwrap();
+    let (out, failed) = f.json(&["sync", "start", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{failed}");
+    assert_eq!(failed["ok"], false);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().count(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
