@@ -5,6 +5,7 @@
 //! Guarantee: [`evaluate`] returns every failure (invariants first), never only the first;
 //! checks read, they never act.
 
+pub mod daemons;
 pub mod events;
 pub mod invariants;
 pub mod observed;
@@ -23,6 +24,7 @@ pub fn evaluate(o: &Observed) -> Vec<Failure> {
     f.extend(session::check(o));
     f.extend(saas::check(o));
     f.extend(events::check(o));
+    f.extend(daemons::check(o));
     f
 }
 
@@ -125,6 +127,8 @@ stdout_contains = { T = "at.s1.g1.aaaa0001", S = "‹A0›" }
             tokens: &tokens,
             anomalies: &[],
             server_sessions: &[],
+            census: &Default::default(),
+            decoys_lost: &[],
         };
         let f: Vec<String> = evaluate(&o).iter().map(|f| f.to_string()).collect();
         let has = |needle: &str| {

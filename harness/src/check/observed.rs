@@ -31,6 +31,10 @@ pub struct Observed<'a> {
     pub anomalies: &'a [String],
     /// The fake SaaS's sessions at the end, in creation order.
     pub server_sessions: &'a [ServerSession],
+    /// The daemons serving the root just before teardown.
+    pub census: &'a Census,
+    /// Ports of decoy listeners that no longer listened at the end.
+    pub decoys_lost: &'a [u16],
 }
 
 impl Observed<'_> {
@@ -50,5 +54,26 @@ pub fn truncate(s: &str, max: usize) -> String {
     } else {
         let head: String = s.chars().take(max).collect();
         format!("{head}…")
+    }
+}
+
+/// The daemons serving the scenario's root just before teardown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// `(pid, the scenario process that runs or started it)` of each daemon process.
+    pub daemons: Vec<(u32, String)>,
+    /// The pid the state file names, if it is readable.
+    pub recorded_pid: Option<u32>,
+    pub recorded_port: Option<u16>,
+}
+
+impl Census {
+    /// The scenario process behind the recorded singleton, if it is alive.
+    pub fn singleton(&self) -> Option<&str> {
+        let pid = self.recorded_pid?;
+        self.daemons
+            .iter()
+            .find(|(p, _)| *p == pid)
+            .map(|(_, name)| name.as_str())
     }
 }

@@ -62,6 +62,26 @@ fn check_session_state(
 pub fn check(o: &Observed) -> Vec<Failure> {
     let mut f = Vec::new();
     let x = &o.sc.expect;
+    if x.session_writes_only_on_rotation {
+        // Versions the processes wrote (not the runner's seed or corruptions), against the
+        // rotations the server granted.
+        let writes = o
+            .versions
+            .iter()
+            .filter(|v| !v.injected && v.bytes.is_some())
+            .count();
+        let rotations = o
+            .journal
+            .iter()
+            .filter(|j| j.endpoint == "/oauth/token" && j.status == Some(200))
+            .count();
+        if writes > rotations {
+            f.push(Failure::expect(
+                "session_writes_only_on_rotation",
+                format!("the session file changed {writes} times, but the server granted only {rotations} refreshes"),
+            ));
+        }
+    }
     if let Some(state) = x.session {
         if let Err(e) = check_session_state(state, o.final_bytes, o.final_session, o.seeded_bytes) {
             f.push(Failure::expect("session", e));

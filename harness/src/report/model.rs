@@ -231,6 +231,8 @@ pub enum EntryKind {
     Lock,
     /// A `check` step passed.
     Check,
+    /// The runner acted on the scenario's daemons (a decoy, a leftover stopped at teardown).
+    Daemon,
 }
 
 impl EntryKind {
@@ -238,6 +240,7 @@ impl EntryKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::Step => "step",
+            EntryKind::Daemon => "daemon",
             EntryKind::Seed => "seed",
             EntryKind::Saas => "saas",
             EntryKind::Spawn => "spawn",

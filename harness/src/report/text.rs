@@ -22,7 +22,11 @@ pub fn marker(kind: EntryKind) -> &'static str {
         EntryKind::Violation | EntryKind::Anomaly => "‼ ",
         EntryKind::Stdout => "» ",
         EntryKind::Stderr => "! ",
-        EntryKind::Seed | EntryKind::Saas | EntryKind::Lock | EntryKind::Check => "· ",
+        EntryKind::Seed
+        | EntryKind::Saas
+        | EntryKind::Lock
+        | EntryKind::Check
+        | EntryKind::Daemon => "· ",
     }
 }
 

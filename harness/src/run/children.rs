@@ -38,6 +38,8 @@ pub struct Launch<'a> {
     pub saas_url: &'a str,
     /// The sync-point socket.
     pub socket: &'a Path,
+    /// `SPEC_KITTY_DAEMON_PORTS`: the scenario's own daemon port range.
+    pub daemon_ports: &'a str,
 }
 
 struct ChildIo {
@@ -74,6 +76,7 @@ pub fn child_environment(cmd: &mut Command, launch: &Launch, spec: &ProcessSpec)
         .env(SAAS_URL_ENV, launch.saas_url)
         .env(child_env::SOCKET, launch.socket)
         .env(child_env::PROCESS, &spec.name)
+        .env(spec_kitty::daemon::config::PORTS_ENV, launch.daemon_ports)
         .env("NO_PROXY", "127.0.0.1,localhost,::1")
         .env("no_proxy", "127.0.0.1,localhost,::1");
     // Info logs on stderr: the `refresh_transaction outcome=` line lands in the timeline, and
@@ -87,6 +90,9 @@ pub fn child_environment(cmd: &mut Command, launch: &Launch, spec: &ProcessSpec)
     }
     if let Some(v) = spec.clock_offset_s {
         cmd.env(child_env::CLOCK_OFFSET_S, v.to_string());
+    }
+    if let Some(v) = &spec.daemon_version {
+        cmd.env(child_env::DAEMON_VERSION, v);
     }
     for (k, v) in &spec.env {
         cmd.env(k, v);
@@ -105,6 +111,9 @@ fn spawn_text(pid: u32, spec: &ProcessSpec) -> String {
     }
     if let Some(v) = spec.clock_offset_s {
         extras.push(format!("clock {v:+} s"));
+    }
+    if let Some(v) = &spec.daemon_version {
+        extras.push(format!("daemon version {v}"));
     }
     if !extras.is_empty() {
         text.push_str(&format!(" ({})", extras.join(", ")));
@@ -129,7 +138,12 @@ impl Children {
             Program::Legacy(args) => cmd.arg(LEGACY_CLIENT).args(args),
         };
         child_environment(&mut cmd, launch, spec);
-        cmd.current_dir(launch.home)
+        // Each process runs from a working directory of its own, as commands from many
+        // checkouts do.
+        let cwd = launch.home.join("work").join(&spec.name);
+        std::fs::create_dir_all(&cwd)
+            .map_err(|e| format!("cannot create {}: {e}", cwd.display()))?;
+        cmd.current_dir(&cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -260,6 +274,36 @@ pub fn kill_locked(
         (None, true) => "SIGKILL (teardown)".to_string(),
     };
     shared.note(st, Lane::Process(name.to_string()), EntryKind::Kill, text);
+    Ok(())
+}
+
+/// Sends SIGTERM to `name` (a request to shut down cleanly; it is not a kill and records
+/// none). Releases it first if it is held, so it can act on the signal.
+pub fn terminate_locked(shared: &Shared, st: &mut State, name: &str) -> Result<(), String> {
+    let p = st
+        .procs
+        .get_mut(name)
+        .ok_or_else(|| format!("unknown process {name}"))?;
+    match p.phase {
+        Phase::Running => {}
+        // Held at a point: released first, so it can act on the signal.
+        Phase::Held { .. } => {
+            p.release = Some(crate::sync::wire::Reply::Continue);
+            p.phase = Phase::Running;
+        }
+        Phase::NotStarted => return Err(format!("cannot stop {name}: it was never started")),
+        Phase::Exited => return Ok(()),
+    }
+    let pid = p.pid.ok_or_else(|| format!("{name} has no pid"))?;
+    p.target = None;
+    // The pid cannot have been reused: it is reaped only under this lock, after `Exited`.
+    process_control::sigterm(pid);
+    shared.note(
+        st,
+        Lane::Process(name.to_string()),
+        EntryKind::Kill,
+        "SIGTERM (stop)",
+    );
     Ok(())
 }
 

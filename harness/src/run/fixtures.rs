@@ -134,6 +134,8 @@ fn file_path(root: &RuntimeRoot, kind: FileKind) -> PathBuf {
         FileKind::Session => root.session_file(),
         FileKind::Salt => root.salt_file(),
         FileKind::RefreshLock => root.refresh_lock_file(),
+        FileKind::DaemonState => root.daemon_state_file(),
+        FileKind::DaemonLock => root.daemon_lock_file(),
     }
 }
 

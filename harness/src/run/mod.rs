@@ -9,6 +9,7 @@
 
 mod children;
 mod collect;
+mod daemons;
 pub(crate) mod fixtures;
 mod process_control;
 mod steps;
@@ -141,6 +142,8 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
         tokens: &tokens,
         anomalies: &anomalies,
         server_sessions: &server_sessions,
+        census: &w.census,
+        decoys_lost: &w.decoys_lost,
     };
     let mut failures = std::mem::take(&mut w.failures);
     if w.interrupted.is_none() {

@@ -62,6 +62,13 @@ pub fn sigkill(pid: u32) {
     }
 }
 
+/// SIGTERMs `pid` (a clean-shutdown request). The caller guarantees it is not reaped yet.
+pub fn sigterm(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+}
+
 /// The exit code, or the signal that ended the process.
 pub fn code_and_signal(status: &ExitStatus) -> (Option<i32>, Option<i32>) {
     (status.code(), status.signal())

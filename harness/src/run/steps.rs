@@ -77,6 +77,24 @@ fn run_step(w: &mut World, step: &Step) -> Result<(), String> {
         Action::Run { procs, until } => run_until(w, procs, until),
         Action::Release { procs } => launch(w, procs, None),
         Action::Kill { procs, at } => kill(w, procs, at.as_ref()),
+        Action::Stop { procs } => stop(w, procs),
+        Action::Decoy(kind) => {
+            let taken = w.decoys.len() as u16;
+            let port = w
+                .daemon_ports
+                .1
+                .checked_sub(taken)
+                .filter(|p| *p >= w.daemon_ports.0)
+                .ok_or("no port left in the range for another decoy")?;
+            let body = super::daemons::decoy_body(*kind, port, &w.root);
+            w.decoys.push(super::daemons::Decoy::start(port, body)?);
+            w.note(
+                Lane::Runner,
+                EntryKind::Daemon,
+                format!("{kind:?} decoy listening on port {port}"),
+            );
+            Ok(())
+        }
         Action::Sleep(d) => {
             let left = w.deadline.saturating_duration_since(Instant::now());
             idle(w, (*d).min(left))?;
@@ -339,6 +357,25 @@ fn kill(w: &mut World, procs: &[String], at: Option<&Until>) -> Result<(), Strin
         shared.cv.notify_all();
     }
     wait(w, &format!("{} to die", procs.join(", ")), |st| {
+        if procs.iter().all(|n| st.procs[n].phase == Phase::Exited) {
+            Wait::Done(())
+        } else {
+            Wait::Pending
+        }
+    })
+}
+
+/// SIGTERMs each process (a clean shutdown request) and waits for all to exit.
+fn stop(w: &mut World, procs: &[String]) -> Result<(), String> {
+    {
+        let shared = w.shared.clone();
+        let mut st = shared.lock();
+        for name in procs {
+            super::children::terminate_locked(&shared, &mut st, name)?;
+        }
+        shared.cv.notify_all();
+    }
+    wait(w, &format!("{} to stop", procs.join(", ")), |st| {
         if procs.iter().all(|n| st.procs[n].phase == Phase::Exited) {
             Wait::Done(())
         } else {

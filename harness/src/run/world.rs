@@ -64,6 +64,14 @@ pub struct World<'a> {
     pub watcher: Option<Watcher>,
     pub children: Children,
     pub lock_guard: Option<RefreshLockGuard>,
+    /// The scenario's own daemon port range (`SPEC_KITTY_DAEMON_PORTS`).
+    pub daemon_ports: (u16, u16),
+    /// Decoy listeners in that range, kept until teardown.
+    pub decoys: Vec<super::daemons::Decoy>,
+    /// The daemons serving the root, taken just before teardown.
+    pub census: crate::check::observed::Census,
+    /// Decoys that no longer listened at the end.
+    pub decoys_lost: Vec<u16>,
     pub failures: Vec<Failure>,
     /// Some wait ran into the hard budget.
     pub budget_exceeded: Cell<bool>,
@@ -114,6 +122,10 @@ impl<'a> World<'a> {
             watcher: None,
             children: Children::default(),
             lock_guard: None,
+            daemon_ports: super::daemons::free_range()?,
+            decoys: Vec::new(),
+            census: Default::default(),
+            decoys_lost: Vec::new(),
             failures: Vec::new(),
             budget_exceeded: Cell::new(false),
             interrupted_during: None,
@@ -166,12 +178,14 @@ impl<'a> World<'a> {
             .sc
             .process(name)
             .ok_or_else(|| format!("unknown process {name}"))?;
+        let ports = format!("{}-{}", self.daemon_ports.0, self.daemon_ports.1);
         let launch = Launch {
             executor: &self.opts.executor,
             home: &self.home,
             root: &self.root,
             saas_url: &self.saas_url,
             socket: &self.socket,
+            daemon_ports: &ports,
         };
         self.children.spawn(&self.shared, st, spec, &launch)
     }
@@ -183,6 +197,13 @@ impl<'a> World<'a> {
             return;
         }
         self.torn_down = true;
+        self.census = super::daemons::take_census(&self.root);
+        self.decoys_lost = self
+            .decoys
+            .iter()
+            .filter(|d| !d.still_listening())
+            .map(|d| d.port)
+            .collect();
         let signal = self.cancelled();
         {
             let shared = self.shared.clone();
@@ -227,6 +248,15 @@ impl<'a> World<'a> {
             }
         }
         self.children.join_all();
+        // Daemons outlive the `sync start` that spawned them: stop what is left of the root.
+        for (pid, name) in super::daemons::sweep_leftovers(&self.root) {
+            self.note(
+                Lane::Runner,
+                EntryKind::Daemon,
+                format!("stopped pid {pid} (started by {name}) still serving the root at teardown"),
+            );
+        }
+        self.decoys.clear();
         if let Some(mut server) = self.server.take() {
             server.stop();
         }

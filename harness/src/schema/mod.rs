@@ -22,7 +22,7 @@ pub use model::{
 };
 pub use points::{EXIT, START};
 pub use values::{
-    ExitExpect, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
+    DecoyKind, ExitExpect, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
 };
 
 use diagnostics::{Ctx, Locator};

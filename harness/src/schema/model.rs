@@ -124,6 +124,8 @@ pub struct ProcessSpec {
     pub program: Program,
     pub env: BTreeMap<String, String>,
     pub clock_offset_s: Option<i64>,
+    /// The package version a daemon run by this process reports (models version skew).
+    pub daemon_version: Option<String>,
     pub lock_wait_ms: Option<u64>,
     pub refresh_ceiling_ms: Option<u64>,
     pub faults: Vec<PointFault>,
@@ -228,6 +230,12 @@ pub enum Action {
     Lock(LockAction),
     Corrupt(Corruption),
     Check(Check),
+    /// SIGTERM the processes and wait for them to exit (a daemon's clean shutdown).
+    Stop {
+        procs: Vec<String>,
+    },
+    /// Put a decoy listener in the scenario's daemon port range until the end.
+    Decoy(crate::schema::DecoyKind),
 }
 
 /// Assertions evaluated in the middle of a run.
@@ -268,6 +276,8 @@ impl Step {
             Action::Lock(LockAction::Release) => "runner releases the refresh lock".to_string(),
             Action::Corrupt(c) => format!("corrupt: {c}"),
             Action::Check(_) => "check".to_string(),
+            Action::Stop { procs } => format!("stop {} (SIGTERM)", procs.join(", ")),
+            Action::Decoy(kind) => format!("a {kind:?} decoy listener in the daemon port range"),
         };
         let name = match self.line {
             Some(_) => format!("step {}", self.index),
@@ -364,6 +374,22 @@ pub struct Expect {
     pub revoked_token: Option<TokenRef>,
     /// What the fake SaaS decided about its sessions.
     pub saas_sessions: Vec<ServerSessionExpect>,
+    /// The sync daemons of the scenario's runtime root at the end.
+    pub daemons: Option<DaemonsExpect>,
+    /// The session file was written no more often than the server rotated (no churn).
+    pub session_writes_only_on_rotation: bool,
+}
+
+/// `[expect.daemons]`: the daemons alive just before teardown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonsExpect {
+    /// How many `spec-kitty sync daemon` processes serve the root.
+    pub alive: Option<u32>,
+    /// The processes (a process, or a group's replicas: any of them) whose daemon the state
+    /// file names: one running the daemon itself, or one whose `sync start` spawned it.
+    pub singleton: Vec<String>,
+    /// Processes whose `--json` answer names the singleton's pid and port.
+    pub reported_by: Vec<String>,
 }
 
 impl Expect {

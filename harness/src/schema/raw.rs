@@ -3,8 +3,8 @@
 //! values it accepts.
 
 use super::values::{
-    ExitSet, FileKind, LockAction, OneOrMany, PointAction, SaasAction, ServerState, SessionState,
-    TokenName,
+    DecoyKind, ExitSet, FileKind, LockAction, OneOrMany, PointAction, SaasAction, ServerState,
+    SessionState, TokenName,
 };
 use fake_saas::{FaultSpec, SaasConfig};
 use serde::Deserialize;
@@ -105,6 +105,8 @@ pub(super) struct RawProcess {
     #[serde(default)]
     pub(super) clock_offset_s: Option<i64>,
     #[serde(default)]
+    pub(super) daemon_version: Option<String>,
+    #[serde(default)]
     pub(super) lock_wait_ms: Option<u64>,
     #[serde(default)]
     pub(super) refresh_ceiling_ms: Option<u64>,
@@ -154,6 +156,10 @@ pub(super) struct RawStep {
     pub(super) corrupt: Option<RawCorrupt>,
     #[serde(default)]
     pub(super) check: Option<RawCheck>,
+    #[serde(default)]
+    pub(super) stop: Option<OneOrMany>,
+    #[serde(default)]
+    pub(super) decoy: Option<DecoyKind>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +214,21 @@ pub(super) struct RawExpect {
     pub(super) lock_held: Option<bool>,
     #[serde(default)]
     pub(super) printed_token: Option<BTreeMap<String, TokenName>>,
+    #[serde(default)]
+    pub(super) daemons: Option<RawDaemons>,
+    #[serde(default)]
+    pub(super) session_writes_only_on_rotation: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDaemons {
+    #[serde(default)]
+    pub(super) alive: Option<u32>,
+    #[serde(default)]
+    pub(super) singleton: Option<String>,
+    #[serde(default)]
+    pub(super) reported_by: Option<OneOrMany>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,4 +288,8 @@ pub(super) struct RawVariant {
     /// `[[variant.step]]`: replaces the file's steps (absent: the file's steps).
     #[serde(default, rename = "step")]
     pub(super) steps: Option<Vec<RawStep>>,
+    /// `[[variant.process]]`: replaces the file's processes (the variant then declares its own
+    /// steps too).
+    #[serde(default, rename = "process")]
+    pub(super) processes: Option<Vec<RawProcess>>,
 }

@@ -241,6 +241,19 @@ pub enum SessionState {
     Unchanged,
 }
 
+/// A listener the runner puts in the scenario's daemon port range to prove a sweep never
+/// touches what is not ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoyKind {
+    /// Answers every request with JSON that is not a spec-kitty daemon's.
+    Plain,
+    /// Claims to be a spec-kitty daemon of this root, naming the runner's own pid (which
+    /// listens there, but is not a daemon): only the identity checks stand between it and a
+    /// signal.
+    Liar,
+}
+
 /// Which file a corruption targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -248,6 +261,10 @@ pub enum FileKind {
     Session,
     Salt,
     RefreshLock,
+    /// `<root>/sync-daemon`, the daemon state file.
+    DaemonState,
+    /// `<root>/sync-daemon.lock`, the daemon singleton lock file.
+    DaemonLock,
 }
 
 impl fmt::Display for FileKind {
@@ -256,6 +273,8 @@ impl fmt::Display for FileKind {
             FileKind::Session => "session",
             FileKind::Salt => "salt",
             FileKind::RefreshLock => "refresh_lock",
+            FileKind::DaemonState => "daemon_state",
+            FileKind::DaemonLock => "daemon_lock",
         })
     }
 }

@@ -201,11 +201,20 @@ impl Shared {
             return Some(Reply::Continue);
         };
         if p.pid != Some(msg.pid) {
+            // A process this one spawned (a daemon `sync start` detached) inherits its name: its
+            // points are shown on the lane and answered at once; they are never held.
             let text = format!(
-                "point {} from {:?} with pid {} (spawned pid {:?}): answered continue",
-                msg.point, msg.process, msg.pid, p.pid
+                "pid {} (spawned by {}): {}{}",
+                msg.pid,
+                msg.process,
+                msg.point,
+                msg.detail
+                    .as_deref()
+                    .map(|d| format!(" [{d}]"))
+                    .unwrap_or_default()
             );
-            self.anomaly(&mut st, text);
+            let lane = Lane::Process(msg.process.clone());
+            self.note(&mut st, lane, EntryKind::Point, text);
             return Some(Reply::Continue);
         }
         let count = {

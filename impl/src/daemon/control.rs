@@ -151,15 +151,16 @@ pub fn ensure_running(
         _ => {}
     }
     let mut child = spawn(root)?;
-    let health = wait_healthy(root, &client, &mut child, deadline).map_err(|early_exit| {
-        match early_exit {
-            Some(why) => ControlError::Spawn(why),
-            None => ControlError::NotHealthy {
-                waited_ms: config.start_wait.as_millis(),
-                log: root.daemon_log_file().display().to_string(),
+    let health =
+        wait_healthy(root, &client, &mut child, deadline).map_err(
+            |early_exit| match early_exit {
+                Some(why) => ControlError::Spawn(why),
+                None => ControlError::NotHealthy {
+                    waited_ms: config.start_wait.as_millis(),
+                    log: root.daemon_log_file().display().to_string(),
+                },
             },
-        }
-    })?;
+        )?;
     Ok(Started {
         pid: health.pid,
         port: health.port,

@@ -22,3 +22,10 @@ pub fn daemon_argv() -> Vec<&'static str> {
         .chain(DAEMON_SUBCOMMAND)
         .collect()
 }
+
+/// Whether process `pid` runs the daemon: its command line ends with `sync daemon`. A listener's
+/// health answer is only its own word; this is what the process really runs.
+pub fn runs_daemon(pid: u32) -> bool {
+    crate::procfs::cmdline(pid)
+        .is_some_and(|args| args.ends_with(&DAEMON_SUBCOMMAND.map(String::from)))
+}

@@ -157,6 +157,12 @@ pub fn remove(client: &ControlClient, port: u16, pid: u32, tokens: &[DaemonRecor
         result,
         reason: reason.to_string(),
     };
+    if !super::identity::runs_daemon(pid) {
+        return done(
+            "skipped",
+            &format!("pid {pid} does not run `spec-kitty sync daemon`; not touched"),
+        );
+    }
     if let Some(record) = tokens.iter().find(|r| r.pid == pid && r.port == port) {
         if client.shutdown(port, &record.token).is_ok() && procfs::wait_exit(pid, GRACE) {
             return done("removed", "shutdown");

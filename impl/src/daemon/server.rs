@@ -125,6 +125,8 @@ pub fn run(root: &RuntimeRoot, config: &DaemonConfig) -> Result<Ending, DaemonEr
         .build()
         .map_err(DaemonError::Runtime)?;
     let ending = runtime.block_on(serve(shared, listener, lock, config.tick));
+    // A refresh still blocked (at a sync point, say) must not keep a stopping daemon alive.
+    runtime.shutdown_background();
     state_file::remove_if_ours(&state_path, &record);
     tracing::info!("daemon: pid {} ended: {ending:?}", record.pid);
     Ok(ending)
@@ -165,8 +167,13 @@ async fn serve(
             })
             .await;
     });
+    // Handlers first: from now on SIGTERM and SIGINT mean a clean shutdown, never death.
+    let signals = match signals() {
+        Ok(s) => s,
+        Err(e) => return Ending::Stopped(format!("cannot install signal handlers: {e}")),
+    };
     let _ = tokio::task::spawn_blocking(|| syncpoint::hit(Point::DaemonReady)).await;
-    let ending = lifecycle(&shared, &lock, tick).await;
+    let ending = lifecycle(&shared, &lock, tick, signals).await;
     let reason = match &ending {
         Ending::Retired(why) => why.clone(),
         Ending::Stopped(why) => why.clone(),
@@ -184,7 +191,12 @@ async fn serve(
 
 /// The lifecycle loop: sleep until the next refresh or tick (no other wake-ups), run what is
 /// due, stop on a signal or a shutdown request, retire when no longer the singleton.
-async fn lifecycle(shared: &Arc<Shared>, lock: &SingletonLock, tick: Option<Duration>) -> Ending {
+async fn lifecycle(
+    shared: &Arc<Shared>,
+    lock: &SingletonLock,
+    tick: Option<Duration>,
+    (mut sigterm, mut sigint): Signals,
+) -> Ending {
     let mut keeper = {
         let root = shared.root.clone();
         tokio::task::spawn_blocking(move || Keeper::load(&root))
@@ -192,10 +204,6 @@ async fn lifecycle(shared: &Arc<Shared>, lock: &SingletonLock, tick: Option<Dura
             .expect("loading the session does not panic")
     };
     *shared.view.lock().unwrap_or_else(|p| p.into_inner()) = keeper.view();
-    let (mut sigterm, mut sigint) = match signals() {
-        Ok(s) => s,
-        Err(e) => return Ending::Stopped(format!("cannot install signal handlers: {e}")),
-    };
     let mut next_tick = tick.map(|t| tokio::time::Instant::now() + t);
     loop {
         let refresh_at = tokio::time::Instant::now() + keeper.next_due(crate::now());

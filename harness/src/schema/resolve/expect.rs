@@ -8,8 +8,9 @@
 use super::events::{resolve_order, resolve_timing};
 use super::expect_saas::{resolve_saas_expect, token_ref};
 use super::processes::Names;
+use super::steps::expand_names;
 use crate::schema::diagnostics::{kp, Ctx};
-use crate::schema::model::{Expect, OutcomeExpect, PrintedToken, Seed, NO_OUTCOME};
+use crate::schema::model::{DaemonsExpect, Expect, OutcomeExpect, PrintedToken, Seed, NO_OUTCOME};
 use crate::schema::raw::RawExpect;
 use crate::schema::values::{OneOrMany, SessionState, TokenName};
 use spec_kitty::refresh::Outcome;
@@ -76,6 +77,7 @@ pub(crate) fn resolve_expect(
     let mut x = Expect {
         session: r.session,
         lock_held: r.lock_held,
+        session_writes_only_on_rotation: r.session_writes_only_on_rotation.unwrap_or(false),
         ..Expect::default()
     };
     if let Some(m) = &r.exit {
@@ -134,6 +136,39 @@ pub(crate) fn resolve_expect(
         }
     }
     x.timing = resolve_timing(ctx, base, &r.timing, names);
+    if let Some(d) = &r.daemons {
+        let singleton = d
+            .singleton
+            .as_ref()
+            .map(|n| {
+                expand_names(
+                    ctx,
+                    names,
+                    &kp(base, &["daemons", "singleton"]),
+                    &OneOrMany(vec![n.clone()]),
+                    "singleton",
+                )
+            })
+            .unwrap_or_default();
+        let reported_by = d
+            .reported_by
+            .as_ref()
+            .map(|l| {
+                expand_names(
+                    ctx,
+                    names,
+                    &kp(base, &["daemons", "reported_by"]),
+                    l,
+                    "reported_by",
+                )
+            })
+            .unwrap_or_default();
+        x.daemons = Some(DaemonsExpect {
+            alive: d.alive,
+            singleton,
+            reported_by,
+        });
+    }
     x
 }
 

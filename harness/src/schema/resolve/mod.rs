@@ -71,7 +71,7 @@ pub(crate) fn resolve(ctx: &mut Ctx, raw: RawFile, stem: &str) -> Vec<Scenario> 
         None => DEFAULT_BUDGET_S,
     };
     let line = ctx.line_of(&kp(&[], &["scenario"])).max(1);
-    let (processes, names) = resolve_processes(ctx, &raw.processes);
+    let (processes, names) = resolve_processes(ctx, &[], &raw.processes);
     let steps = resolve_steps(ctx, &[], &raw.steps, &names);
     let base = Base {
         raw: &raw,
@@ -127,9 +127,23 @@ fn make(ctx: &mut Ctx, base: &Base, variant: Option<(usize, &RawVariant)>) -> Sc
             Some(e) => (kp(&root, &["expect"]), Some(e)),
             None => (kp(&[], &["expect"]), raw.expect.as_ref()),
         };
+    let variant_procs = v
+        .and_then(|v| v.processes.as_ref())
+        .map(|p| resolve_processes(ctx, &root, p));
+    if variant_procs.is_some() && v.is_some_and(|v| v.steps.is_none()) {
+        ctx.err(
+            &kp(&root, &["process"]),
+            "a variant that replaces the processes must declare its own steps",
+            Some("[[variant.step]] tables after the [[variant.process]] tables".into()),
+        );
+    }
+    let (processes, names) = match &variant_procs {
+        Some((p, n)) => (p, n),
+        None => (&base.processes, &base.names),
+    };
     let variant_steps = v
         .and_then(|v| v.steps.as_ref())
-        .map(|s| resolve_steps(ctx, &root, s, &base.names));
+        .map(|s| resolve_steps(ctx, &root, s, names));
     let steps = variant_steps.as_ref().unwrap_or(&base.steps);
 
     let mut saas = saas_raw
@@ -148,7 +162,7 @@ fn make(ctx: &mut Ctx, base: &Base, variant: Option<(usize, &RawVariant)>) -> Sc
         );
     }
     let expect = match expect_raw {
-        Some(e) => resolve_expect(ctx, &expect_path, e, &base.names, &seed),
+        Some(e) => resolve_expect(ctx, &expect_path, e, names, &seed),
         None => Expect::default(),
     };
     if expect.is_empty() && !steps.has_check() {
@@ -187,7 +201,7 @@ fn make(ctx: &mut Ctx, base: &Base, variant: Option<(usize, &RawVariant)>) -> Sc
         budget: base.budget,
         saas,
         seed,
-        processes: base.processes.clone(),
+        processes: processes.clone(),
         steps: steps.steps.clone(),
         expect,
         line: base.line,

@@ -43,6 +43,10 @@ const RESERVED_ENV: &[(&str, &str)] = &[
         "use `clock_offset_s = N` on the process",
     ),
     (
+        crate::child_env::DAEMON_VERSION,
+        "use `daemon_version = \"x.y.z\"` on the process",
+    ),
+    (
         "HOME",
         "the runner sets it to the scenario's temp directory",
     ),
@@ -119,11 +123,15 @@ impl Names {
 }
 
 /// Resolves every `[[process]]` in order.
-pub(crate) fn resolve_processes(ctx: &mut Ctx, raw: &[RawProcess]) -> (Vec<ProcessSpec>, Names) {
+pub(crate) fn resolve_processes(
+    ctx: &mut Ctx,
+    base: &[String],
+    raw: &[RawProcess],
+) -> (Vec<ProcessSpec>, Names) {
     let mut out = Vec::new();
     let mut names = Names::default();
     for (i, p) in raw.iter().enumerate() {
-        resolve_process(ctx, i, p, &mut out, &mut names);
+        resolve_process(ctx, base, i, p, &mut out, &mut names);
     }
     (out, names)
 }
@@ -257,12 +265,13 @@ fn faults(ctx: &mut Ctx, base: &[String], r: &RawProcess, legacy: bool) -> Vec<P
 
 fn resolve_process(
     ctx: &mut Ctx,
+    at: &[String],
     index: usize,
     r: &RawProcess,
     out: &mut Vec<ProcessSpec>,
     names: &mut Names,
 ) {
-    let base = kp(&[], &["process", &index.to_string()]);
+    let base = kp(at, &["process", &index.to_string()]);
     let name = r.name.clone();
     if !valid_name(&name) {
         ctx.err(
@@ -312,6 +321,7 @@ fn resolve_process(
             program: program.clone(),
             env: env.clone(),
             clock_offset_s: r.clock_offset_s,
+            daemon_version: r.daemon_version.clone(),
             lock_wait_ms: r.lock_wait_ms,
             refresh_ceiling_ms: r.refresh_ceiling_ms,
             faults: faults.clone(),

@@ -167,6 +167,8 @@ pub(crate) fn resolve_seed(ctx: &mut Ctx, path: &[String], raw: &RawSeed) -> See
             let missing = match c2.file {
                 FileKind::Session | FileKind::Salt => session.is_none(),
                 FileKind::RefreshLock => lock.is_none(),
+                // Daemons create these; nothing seeds them.
+                FileKind::DaemonState | FileKind::DaemonLock => true,
             };
             if needs_file && missing {
                 ctx.err(

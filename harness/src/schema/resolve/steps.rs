@@ -88,7 +88,7 @@ pub(crate) fn resolve_steps(
         for m in members.iter().filter(|m| !started.contains(*m)) {
             let i = names.index.get(group).copied().unwrap_or(0).to_string();
             ctx.err(
-                &kp(&[], &["process", &i, "name"]),
+                &kp(base, &["process", &i, "name"]),
                 format!("process `{m}` is declared but no step runs it"),
                 Some(format!("a step `run = \"{group}\"`, `release = \"{group}\"` or `kill = \"{group}\"`, or remove the process")),
             );
@@ -208,11 +208,13 @@ fn action_key(ctx: &mut Ctx, base: &[String], index: usize, r: &RawStep) -> Opti
         (r.lock.is_some(), "lock"),
         (r.corrupt.is_some(), "corrupt"),
         (r.check.is_some(), "check"),
+        (r.stop.is_some(), "stop"),
+        (r.decoy.is_some(), "decoy"),
     ]
     .into_iter()
     .filter_map(|(present, key)| present.then_some(key))
     .collect();
-    const FORMS: &str = "exactly one of `run` (+ `until`, `nth`), `release`, `kill` (+ `at`, `nth`), `sleep_ms`, `saas_fault`, `saas`, `lock`, `corrupt`, `check`";
+    const FORMS: &str = "exactly one of `run` (+ `until`, `nth`), `release`, `kill` (+ `at`, `nth`), `stop`, `sleep_ms`, `saas_fault`, `saas`, `lock`, `corrupt`, `check`, `decoy`";
     match keys.as_slice() {
         [one] => Some(one),
         [] => {
@@ -300,6 +302,12 @@ fn resolve_step(
             }
             Action::Kill { procs, at: point }
         }
+        "stop" => {
+            let procs = expand_names(ctx, names, &at("stop"), r.stop.as_ref()?, "stop");
+            cx.started.extend(procs.iter().cloned());
+            Action::Stop { procs }
+        }
+        "decoy" => Action::Decoy(r.decoy?),
         "sleep_ms" => {
             let ms = r.sleep_ms?;
             if ms > 60_000 {
