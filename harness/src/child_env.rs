@@ -1,10 +1,18 @@
-//! The variables through which the runner configures a child it spawns: its name in the
+//! How the runner addresses a child it spawns: the multicall words of its command line, and the
+//! variables through which it configures it: its name in the
 //! scenario, the sync-point socket, and the bound and clock overrides.
 //!
 //! Why the harness owns them: production code never reads them. The child side of the runner's
 //! own executable ([`crate::multicall`]) reads them and installs the values through
 //! `spec_kitty::hooks`; the `spec-kitty` binary has no code that knows these names, so no user's
 //! environment can steer it.
+
+/// The first argument that marks a child invocation (`<exe> __exec <program> <args...>`).
+pub const EXEC_ARG: &str = "__exec";
+/// `__exec spec-kitty ...`.
+pub const SPEC_KITTY: &str = "spec-kitty";
+/// `__exec legacy-client ...`.
+pub const LEGACY_CLIENT: &str = "legacy-client";
 
 /// The runner's Unix socket for sync points.
 pub const SOCKET: &str = "KITTY_SCENARIO_SOCKET";

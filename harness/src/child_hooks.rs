@@ -93,7 +93,7 @@ pub fn install_from_env() {
                 .filter(|v| !v.is_empty())
                 .map(|v| &*Box::leak(v.into_boxed_str())),
             // A daemon this child spawns must be this executable acting as spec-kitty again.
-            reexec_prefix: &[crate::multicall::EXEC_ARG, crate::multicall::SPEC_KITTY],
+            reexec_prefix: &[child_env::EXEC_ARG, child_env::SPEC_KITTY],
         },
     };
     if hooks::install(hooks).is_err() {

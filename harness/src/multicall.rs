@@ -7,12 +7,7 @@
 
 use std::ffi::OsString;
 
-/// The first argument that marks a child invocation.
-pub const EXEC_ARG: &str = "__exec";
-/// `__exec spec-kitty ...`.
-pub const SPEC_KITTY: &str = "spec-kitty";
-/// `__exec legacy-client ...`.
-pub const LEGACY_CLIENT: &str = "legacy-client";
+use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
 
 /// If this process was started as `<exe> __exec <program> <args...>`, installs the test hooks
 /// the runner asked for (see [`crate::child_hooks`]), runs that program and exits with its code.

@@ -9,7 +9,7 @@
 
 use super::process_control;
 use crate::child_env;
-use crate::multicall::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
+use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
 use crate::report::model::{EntryKind, Lane};
 use crate::schema::{ProcessSpec, Program};
 use crate::sync::state::{ExitInfo, KillInfo, Phase, Proc, Shared, State};
