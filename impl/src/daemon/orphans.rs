@@ -59,7 +59,7 @@ pub fn scan(
     let mut found: Vec<Listener> = std::thread::scope(|s| {
         let probes: Vec<_> = ports
             .iter()
-            .map(|&port| s.spawn(move || probe(port, &ControlClient::new())))
+            .map(|&port| s.spawn(move || probe(port)))
             .collect();
         probes
             .into_iter()
@@ -74,10 +74,13 @@ pub fn scan(
     found
 }
 
-fn probe(port: u16, client: &ControlClient) -> Option<Listener> {
+fn probe(port: u16) -> Option<Listener> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).ok()?;
-    let health = client.health(port).filter(Health::is_our_family);
+    // Only a port that accepts is worth an HTTP client.
+    let health = ControlClient::new()
+        .health(port)
+        .filter(Health::is_our_family);
     Some(Listener {
         port,
         kind: Kind::Foreign,
