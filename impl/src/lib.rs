@@ -13,6 +13,8 @@
 pub mod cli;
 pub mod daemon;
 pub mod deadline;
+pub mod doctor;
+pub mod ended;
 pub mod fsutil;
 pub mod hooks;
 pub mod lock;

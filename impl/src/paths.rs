@@ -84,6 +84,11 @@ impl RuntimeRoot {
         self.auth_dir().join("refresh.lock")
     }
 
+    /// `<root>/auth/session.ended`: why the last session ended (for `auth doctor`).
+    pub fn session_ended_file(&self) -> PathBuf {
+        self.auth_dir().join("session.ended")
+    }
+
     /// `<root>/sync-daemon`: the four-line state file naming the singleton daemon.
     pub fn daemon_state_file(&self) -> PathBuf {
         self.base.join("sync-daemon")

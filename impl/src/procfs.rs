@@ -93,6 +93,34 @@ pub fn listens_on(pid: u32, port: u16) -> bool {
         .any(|inode| holds_socket(pid, inode))
 }
 
+/// The pids holding a `flock` on the file at `path` (from `/proc/locks`): the truth about who
+/// holds a lock, whatever a record in the file says.
+pub fn flock_holders(path: &std::path::Path) -> Vec<u32> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let dev = meta.dev();
+    let id = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        meta.ino()
+    );
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    locks
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // `1: FLOCK  ADVISORY  WRITE 3568 fd:01:1837534 0 EOF`
+            (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&id.as_str()))
+                .then(|| f.get(4)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
 /// Waits (at most `timeout`) for process `pid` to exit, on the kernel's exit notification (a
 /// pidfd), not by polling. True when it is gone.
 pub fn wait_exit(pid: u32, timeout: std::time::Duration) -> bool {
@@ -210,6 +238,18 @@ mod tests {
         signal_verified(pid, None, rustix::process::Signal::TERM).unwrap();
         let _ = child.wait();
         assert!(wait_exit(pid, std::time::Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn flock_holders_come_from_the_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let file = std::fs::File::create(&path).unwrap();
+        assert!(flock_holders(&path).is_empty());
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        assert_eq!(flock_holders(&path), vec![std::process::id()]);
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::Unlock).unwrap();
+        assert!(flock_holders(&path).is_empty());
     }
 
     #[test]

@@ -186,6 +186,13 @@ impl TokenManager {
         // still gets a short bound of its own.
         let delete_by = deadline.max(Deadline::after(Duration::from_secs(1)));
         self.store.lock(delete_by)?.delete()?;
+        if removed {
+            crate::ended::record(
+                self.store.root(),
+                "logout",
+                "you logged out (`spec-kitty auth logout`)",
+            );
+        }
         *self.memory() = None;
         *lock_ignoring_poison(&self.unsaved) = None;
         Ok(LogoutReport {

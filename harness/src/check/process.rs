@@ -34,6 +34,7 @@ fn exits(o: &Observed, f: &mut Vec<Failure>) {
         let ok = set.0.iter().any(|exp| match (exp, &p.exit, &p.kill) {
             (ExitExpect::Code(c), Some(e), None) => e.code == Some(*c),
             (ExitExpect::Killed, Some(_), Some(k)) => !k.teardown,
+            (ExitExpect::Signal(n), Some(e), None) => e.signal == Some(*n),
             _ => false,
         });
         if !ok {

@@ -37,14 +37,29 @@ impl<'de> Deserialize<'de> for OneOrMany {
 #[serde(rename_all = "snake_case")]
 pub enum ExitExpect {
     Code(i32),
+    /// Killed by a `kill` step.
     Killed,
+    /// Ended by this signal from outside the runner (a sweep's SIGTERM, say).
+    Signal(i32),
 }
+
+/// The signals an `exit` may name.
+const SIGNALS: [(&str, i32); 4] = [
+    ("SIGINT", 2),
+    ("SIGKILL", 9),
+    ("SIGTERM", 15),
+    ("SIGHUP", 1),
+];
 
 impl fmt::Display for ExitExpect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExitExpect::Code(c) => write!(f, "exit {c}"),
             ExitExpect::Killed => f.write_str("killed"),
+            ExitExpect::Signal(n) => match SIGNALS.iter().find(|(_, s)| s == n) {
+                Some((name, _)) => write!(f, "ended by {name}"),
+                None => write!(f, "ended by signal {n}"),
+            },
         }
     }
 }
@@ -55,7 +70,7 @@ impl<'de> Deserialize<'de> for ExitExpect {
         impl Visitor<'_> for V {
             type Value = ExitExpect;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an exit code 0..=255 or \"killed\"")
+                f.write_str("an exit code 0..=255, \"killed\" or a signal name (\"SIGTERM\")")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExitExpect, E> {
                 if (0..=255).contains(&v) {
@@ -72,9 +87,11 @@ impl<'de> Deserialize<'de> for ExitExpect {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ExitExpect, E> {
                 if v == "killed" {
                     Ok(ExitExpect::Killed)
+                } else if let Some((_, n)) = SIGNALS.iter().find(|(name, _)| *name == v) {
+                    Ok(ExitExpect::Signal(*n))
                 } else {
                     Err(E::custom(format!(
-                        "unknown exit {v:?}: expected an exit code 0..=255 or \"killed\""
+                        "unknown exit {v:?}: expected an exit code 0..=255, \"killed\" or one of SIGTERM, SIGKILL, SIGINT, SIGHUP"
                     )))
                 }
             }

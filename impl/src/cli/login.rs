@@ -94,6 +94,7 @@ fn login(root: &RuntimeRoot, headless: bool) -> Result<StoredSession, Failure> {
                 format!("logged in but could not save the session: {e}"),
             )
         })?;
+    crate::ended::clear(root);
     Ok(session)
 }
 

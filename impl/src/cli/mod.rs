@@ -6,6 +6,7 @@
 //! and every exit path of a `--json` command prints exactly one JSON document.
 
 mod daemon_cmds;
+mod doctor_cmd;
 mod login;
 pub mod output;
 mod session_cmds;
@@ -28,6 +29,18 @@ and serves GET /api/health on 127.0.0.1 only.
 Environment:
   SPEC_KITTY_DAEMON_PORTS   the reserved port range, default 9400-9449
   SPEC_KITTY_DAEMON_TICK_S  seconds between lifecycle ticks, default 30 (0: no tick)";
+
+const DOCTOR_HELP: &str = "\
+Without a repair flag doctor only reads: no file is written, no lock taken beyond a
+non-blocking probe, no process signalled, no network beyond loopback daemon probes.
+
+Exit codes: 0 no critical finding remains, 1 one does, 2 internal error.
+
+Findings: F-001 no session, F-002 orphan daemons, F-003 stuck refresh lock, F-004 daemon
+version mismatch, F-005 daemon not running or unhealthy, F-006 daemon memory differs from
+disk, F-007 lock holder on another host, F-008 unreadable session file, F-009 unsafe file
+modes, F-010 refresh token expired, F-011 leftover lock record, F-012 server refuses the
+session (with --server).";
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -114,6 +127,29 @@ enum AuthCommand {
     /// Revoke the session at the server (best effort) and delete it locally.
     #[command(after_help = EXIT_CODES_HELP)]
     Logout(JsonFlag),
+    /// Explain any auth or daemon problem and name the exact fix (read-only unless a repair
+    /// flag is given).
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor(DoctorFlags),
+}
+
+#[derive(Debug, Args)]
+struct DoctorFlags {
+    /// Print one JSON object (schema_version 1, see docs/doctor.md) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Repair: stop orphan sync daemons (never the active one, never a listener not ours).
+    #[arg(long)]
+    reset: bool,
+    /// Repair: clear a leftover lock record, or terminate a hung spec-kitty holder of yours.
+    #[arg(long)]
+    unstick_lock: bool,
+    /// Ask the server whether the session is active (the one network check; may refresh).
+    #[arg(long)]
+    server: bool,
+    /// Seconds after which a held refresh lock counts as stuck.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::doctor::DEFAULT_STUCK_THRESHOLD_S)]
+    stuck_threshold: u64,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +188,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let json = match &cli.command {
         Command::Auth(AuthCommand::Status(f) | AuthCommand::Logout(f)) => f.json,
         Command::Auth(AuthCommand::Login(a)) => a.json,
+        Command::Auth(AuthCommand::Doctor(d)) => d.json,
         Command::Auth(AuthCommand::Token) => false,
         Command::Sync(
             SyncCommand::Start(f)
@@ -172,6 +209,17 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Auth(AuthCommand::Token) => session_cmds::token(&root),
         Command::Auth(AuthCommand::Login(args)) => login::run(&root, args.headless, out),
         Command::Auth(AuthCommand::Logout(_)) => session_cmds::logout(&root, out),
+        Command::Auth(AuthCommand::Doctor(d)) => doctor_cmd::run(
+            &root,
+            out,
+            &doctor_cmd::DoctorArgs {
+                reset: d.reset,
+                unstick_lock: d.unstick_lock,
+                server: d.server,
+                stuck_threshold: std::time::Duration::from_secs(d.stuck_threshold),
+                verbose: cli.verbose > 0,
+            },
+        ),
         Command::Sync(SyncCommand::Start(_)) => daemon_cmds::start(&root, out, false),
         Command::Sync(SyncCommand::Restart(_)) => daemon_cmds::start(&root, out, true),
         Command::Sync(SyncCommand::Stop(_)) => daemon_cmds::stop(&root, out),

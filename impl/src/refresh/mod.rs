@@ -418,10 +418,13 @@ impl RefreshTransaction<'_> {
             return (Outcome::LockTimeoutError, Err(fault.into()));
         }
         match session.delete() {
-            Ok(()) => (
-                Outcome::CurrentRejectionCleared,
-                Err(AuthError::Relogin(cause)),
-            ),
+            Ok(()) => {
+                crate::ended::record(self.store.root(), cause.code(), &cause.to_string());
+                (
+                    Outcome::CurrentRejectionCleared,
+                    Err(AuthError::Relogin(cause)),
+                )
+            }
             Err(e) => (
                 Outcome::CurrentRejectionCleared,
                 Err(AuthError::retry(

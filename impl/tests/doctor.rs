@@ -1,0 +1,481 @@
+//! `spec-kitty auth doctor` end to end: strictly read-only by default, one test per finding and
+//! per repair, human text and JSON in agreement, never a token.
+
+mod common;
+
+use common::{spec_kitty_cmd, Root, Seeded};
+use fake_saas::SaasConfig;
+use serde_json::Value;
+use spec_kitty::lock::LockRecord;
+use spec_kitty::procfs;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn ports() -> String {
+    for _ in 0..200 {
+        let base = 20_000
+            + (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+                % 40_000) as u16;
+        if (base..base + 6).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return format!("{base}-{}", base + 5);
+        }
+    }
+    panic!("no free ports")
+}
+
+/// A root (with a fake SaaS when seeded) and its own daemon port range.
+struct Doc {
+    seeded: Option<Seeded>,
+    bare: Option<Root>,
+    ports: String,
+}
+
+impl Doc {
+    fn seeded(access_s: i64, refresh_s: i64) -> Doc {
+        Doc {
+            seeded: Some(Seeded::new(SaasConfig::default(), access_s, refresh_s)),
+            bare: None,
+            ports: ports(),
+        }
+    }
+
+    fn bare() -> Doc {
+        Doc {
+            seeded: None,
+            bare: Some(Root::new()),
+            ports: ports(),
+        }
+    }
+
+    fn root(&self) -> &Root {
+        self.seeded
+            .as_ref()
+            .map(|s| &s.root)
+            .or(self.bare.as_ref())
+            .unwrap()
+    }
+
+    fn cmd(&self) -> Command {
+        let url = self.seeded.as_ref().map(|s| s.saas.url());
+        let mut cmd = spec_kitty_cmd(self.root(), url.as_deref());
+        cmd.env("SPEC_KITTY_DAEMON_PORTS", &self.ports)
+            .env("SPEC_KITTY_DAEMON_TICK_S", "0")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn doctor(&self, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec!["auth", "doctor", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        if let Some(s) = &self.seeded {
+            let text = String::from_utf8_lossy(&out.stdout);
+            for token in s.saas.issued_tokens() {
+                assert!(!text.contains(&token), "a token in doctor's JSON");
+            }
+        }
+        (out.status.code().unwrap(), json)
+    }
+
+    fn base(&self) -> PathBuf {
+        self.root().root.base().to_path_buf()
+    }
+}
+
+impl Drop for Doc {
+    fn drop(&mut self) {
+        for pid in procfs::pids_with_env("SPEC_KITTY_HOME", &self.base().display().to_string()) {
+            let _ = procfs::signal_verified(pid, None, rustix::process::Signal::KILL);
+            procfs::wait_exit(pid, Duration::from_secs(5));
+        }
+    }
+}
+
+fn ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn finding<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {report}"))
+}
+
+/// Every file and directory under `dir`: contents, mode, mtime.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32, i64, i64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let bytes = if m.is_file() {
+                std::fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            out.insert(p, (bytes, m.mode(), m.mtime(), m.mtime_nsec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_default_invocation_changes_nothing_and_signals_nothing() {
+    let d = Doc::seeded(3600, 86_400);
+    assert!(d.run(&["sync", "start"]).status.success());
+    let daemon = d.run(&["sync", "status", "--json"]);
+    let daemon: Value = serde_json::from_slice(&daemon.stdout).unwrap();
+    let pid = daemon["daemon"]["pid"].as_u64().unwrap() as u32;
+    // A leftover lock record and a process of this user in the root that is not a daemon.
+    let record = LockRecord {
+        pid: 1234567,
+        ..LockRecord::for_this_process()
+    };
+    std::fs::write(d.root().root.refresh_lock_file(), record.to_json()).unwrap();
+    let env = d.cmd();
+    let mut sleeper = Command::new("sleep")
+        .arg("30")
+        .envs(env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .spawn()
+        .unwrap();
+    let before = snapshot(&d.base());
+    for args in [
+        &["auth", "doctor"][..],
+        &["auth", "doctor", "--json"],
+        &["auth", "doctor", "--stuck-threshold", "0"],
+    ] {
+        let out = d.run(args);
+        assert!(out.status.code().is_some(), "{args:?}");
+    }
+    assert_eq!(
+        snapshot(&d.base()),
+        before,
+        "doctor changed the runtime root"
+    );
+    assert!(
+        procfs::is_alive(pid) && procfs::is_alive(sleeper.id()),
+        "doctor signalled a process"
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}
+
+#[test]
+fn a_healthy_root_exits_0_and_text_and_json_agree() {
+    let d = Doc::seeded(3600, 86_400);
+    assert!(d.run(&["sync", "start"]).status.success());
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["schema_version"], 1);
+    for key in [
+        "generated_at",
+        "auth_root",
+        "session",
+        "refresh_lock",
+        "daemon",
+        "orphans",
+        "findings",
+    ] {
+        assert!(report.get(key).is_some(), "{key}");
+    }
+    assert!(ids(&report).is_empty(), "{report}");
+    let text = String::from_utf8(d.run(&["auth", "doctor"]).stdout).unwrap();
+    assert!(text.contains("No problems detected."), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour when piped");
+    for section in [
+        "Identity",
+        "Tokens",
+        "Storage",
+        "Refresh lock",
+        "Daemon",
+        "Orphans",
+        "Findings",
+    ] {
+        assert!(text.contains(section), "{section}");
+    }
+}
+
+#[test]
+fn f001_no_session_names_why_the_last_one_ended() {
+    let d = Doc::seeded(-60, 86_400);
+    d.seeded
+        .as_ref()
+        .unwrap()
+        .saas
+        .revoke_session(&d.seeded.as_ref().unwrap().seeded.session_id);
+    assert_eq!(d.run(&["auth", "token"]).status.code(), Some(1));
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 1);
+    let f = finding(&report, "F-001");
+    assert_eq!(f["severity"], "critical");
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("revoked by the server"),
+        "{f}"
+    );
+    assert_eq!(f["remediation"]["command"], "spec-kitty auth login");
+    let text = String::from_utf8(d.run(&["auth", "doctor"]).stdout).unwrap();
+    assert!(
+        text.contains("F-001") && text.contains("revoked by the server"),
+        "{text}"
+    );
+}
+
+#[test]
+fn f008_an_unreadable_session_and_f009_unsafe_modes() {
+    let d = Doc::seeded(3600, 86_400);
+    std::fs::write(d.root().root.session_file(), "{not json").unwrap();
+    std::fs::set_permissions(
+        d.root().root.auth_dir(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 1);
+    assert!(finding(&report, "F-008")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("not JSON"));
+    let f9 = finding(&report, "F-009");
+    assert!(
+        f9["remediation"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("chmod 700"),
+        "{f9}"
+    );
+}
+
+#[test]
+fn f010_an_expired_refresh_token_is_a_warning_while_the_access_token_works() {
+    let d = Doc::seeded(600, -5);
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 0, "not critical yet");
+    assert_eq!(finding(&report, "F-010")["severity"], "warn");
+    assert_eq!(report["session"]["refresh_expired"], true);
+}
+
+#[test]
+fn f007_and_f011_a_leftover_record_from_another_host_and_its_unsticking() {
+    let d = Doc::seeded(3600, 86_400);
+    let old = LockRecord {
+        host: "build-box-7".into(),
+        pid: 4242,
+        schema_version: 1,
+        started_at: "2026-01-01T00:00:00+00:00".into(),
+        version: "3.2.7".into(),
+    };
+    std::fs::write(d.root().root.refresh_lock_file(), old.to_json()).unwrap();
+    let (_, report) = d.doctor(&[]);
+    assert_eq!(report["refresh_lock"]["held"], false);
+    assert_eq!(report["refresh_lock"]["record"], "leftover");
+    assert!(finding(&report, "F-007")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("build-box-7"));
+    finding(&report, "F-011");
+    let (code, report) = d.doctor(&["--unstick-lock"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["repairs"][0]["action"], "unstick_lock");
+    assert!(
+        report["repairs"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("cleared"),
+        "{report}"
+    );
+    assert_eq!(report["refresh_lock"]["record"], "empty");
+    assert!(!ids(&report).contains(&"F-011".to_string()));
+}
+
+/// Waits (bounded) until doctor reports `id`.
+fn await_finding(d: &Doc, extra: &[&str], id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, report) = d.doctor(extra);
+        if ids(&report).iter().any(|f| f == id) {
+            return report;
+        }
+        assert!(Instant::now() < deadline, "{id} never reported: {report}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn f003_a_hung_holder_is_reported_and_unsticking_terminates_it_leaving_the_session_intact() {
+    let d = Doc::seeded(-60, 86_400);
+    let s = d.seeded.as_ref().unwrap();
+    // The token endpoint hangs: the refresher holds the lock for as long as its ceiling lasts.
+    let mut hang = fake_saas::FaultSpec::respond("/oauth/token", 503);
+    hang.delay_ms = 60_000;
+    s.saas.add_fault(hang);
+    let mut holder = d
+        .cmd()
+        .args(["auth", "token"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let report = await_finding(&d, &["--stuck-threshold", "1"], "F-003");
+    assert_eq!(report["refresh_lock"]["held"], true);
+    assert_eq!(
+        report["refresh_lock"]["holder"]["pid"].as_u64(),
+        Some(holder.id() as u64)
+    );
+    assert_eq!(report["refresh_lock"]["holder"]["holds_flock"], true);
+    let before = std::fs::read(d.root().root.session_file()).unwrap();
+    let (code, report) = d.doctor(&["--unstick-lock", "--stuck-threshold", "1"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report["repairs"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("terminated"),
+        "{report}"
+    );
+    assert_eq!(report["refresh_lock"]["held"], false);
+    assert!(
+        holder.wait().unwrap().code().is_none(),
+        "the holder was terminated"
+    );
+    assert_eq!(
+        std::fs::read(d.root().root.session_file()).unwrap(),
+        before,
+        "session intact"
+    );
+}
+
+#[test]
+fn unsticking_never_terminates_a_holder_that_is_not_a_spec_kitty_process() {
+    let d = Doc::seeded(3600, 86_400);
+    // This test process holds the lock: a process of this user, but not spec-kitty.
+    let _held = spec_kitty::lock::RefreshLock::try_acquire(&d.root().root.refresh_lock_file())
+        .unwrap()
+        .unwrap();
+    let (code, report) = d.doctor(&["--unstick-lock", "--stuck-threshold", "0"]);
+    let result = report["repairs"][0]["result"].as_str().unwrap();
+    assert!(result.contains("did not terminate"), "{result}");
+    assert!(
+        result.contains("does not run this spec-kitty executable") || result.contains("under the"),
+        "{result}"
+    );
+    assert_eq!(code, 1, "still stuck: critical");
+}
+
+#[test]
+fn f002_orphans_and_the_reset_that_removes_them() {
+    let d = Doc::bare();
+    assert!(d.run(&["sync", "start"]).status.success());
+    let s: Value = serde_json::from_slice(&d.run(&["sync", "status", "--json"]).stdout).unwrap();
+    let orphan = s["daemon"]["pid"].as_u64().unwrap() as u32;
+    std::fs::remove_file(d.root().root.daemon_lock_file()).unwrap();
+    std::fs::remove_file(d.root().root.daemon_state_file()).unwrap();
+    assert!(d.run(&["sync", "start"]).status.success());
+    let (_, report) = d.doctor(&[]);
+    let f2 = finding(&report, "F-002");
+    assert!(f2["summary"]
+        .as_str()
+        .unwrap()
+        .contains(&orphan.to_string()));
+    assert_eq!(
+        f2["remediation"]["command"],
+        "spec-kitty auth doctor --reset"
+    );
+    let (_, report) = d.doctor(&["--reset"]);
+    assert!(
+        report["repairs"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("removed"),
+        "{report}"
+    );
+    assert!(!ids(&report).contains(&"F-002".to_string()), "{report}");
+    assert!(procfs::wait_exit(orphan, Duration::from_secs(5)));
+    assert_eq!(
+        report["daemon"]["state"], "running",
+        "the active daemon is untouched"
+    );
+}
+
+#[test]
+fn f005_and_f006_the_daemon_not_running_then_holding_other_material() {
+    let d = Doc::seeded(3600, 86_400);
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(finding(&report, "F-005")["severity"], "info");
+    assert!(d.run(&["sync", "start"]).status.success());
+    // The daemon loaded the session; then another process writes newer material.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while d.doctor(&[]).1["daemon"]["session_fingerprint"].is_null() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never reported its session"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut newer = d.root().store().read().unwrap().unwrap();
+    newer.refresh_token = "rt-newer-elsewhere".into();
+    d.root().store().write(&newer).unwrap();
+    let (_, report) = d.doctor(&[]);
+    assert_eq!(
+        finding(&report, "F-006")["remediation"]["command"],
+        "spec-kitty sync restart"
+    );
+}
+
+#[test]
+fn f012_server_check_says_active_or_invalid() {
+    let d = Doc::seeded(3600, 86_400);
+    let (code, report) = d.doctor(&["--server"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["session"]["server_check"]["state"], "active");
+    let s = d.seeded.as_ref().unwrap();
+    s.saas.revoke_session(&s.seeded.session_id);
+    let (code, report) = d.doctor(&["--server"]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["session"]["server_check"]["state"], "invalid");
+    finding(&report, "F-012");
+}
+
+#[test]
+fn f004_is_derived_from_a_version_mismatch() {
+    // A daemon of another version needs a test executable (see the scenario catalogue); the
+    // judgement itself is checked here on the facts.
+    let d = Doc::bare();
+    let (_, report) = d.doctor(&[]);
+    assert!(!ids(&report).contains(&"F-004".to_string()));
+    let mut facts = spec_kitty::doctor::facts::gather(&d.root().root, Duration::from_secs(60));
+    facts.daemon.state = spec_kitty::daemon::control::State::VersionMismatch;
+    facts.daemon.package_version = Some("0.0.9".into());
+    let findings = spec_kitty::doctor::findings::derive(&facts);
+    let f4 = findings.iter().find(|f| f.id == "F-004").unwrap();
+    assert_eq!(f4.remediation.command, "spec-kitty sync restart");
+    assert!(f4.summary.contains("0.0.9"));
+}
