@@ -169,6 +169,13 @@ impl KeyCache {
         }
     }
 
+    /// Drops the entry named `description` (one of [`entries`](Self::entries)); best effort.
+    pub fn remove(&self, description: &str) {
+        if description.starts_with(&self.prefix) {
+            let _ = keyring::remove(description);
+        }
+    }
+
     /// The names of the live entries under this cache's prefix.
     pub fn entries(&self) -> Vec<String> {
         keyring::entries(&self.prefix)
