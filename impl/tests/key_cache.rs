@@ -4,6 +4,8 @@
 //!
 //! Library tests use a description prefix of their own and remove every entry they made; tests
 //! of the binary (which uses the production prefix) remove the entries of their roots' salts.
+//! Where `keyctl` is refused the tests that need the keyring skip with a printed reason, unless
+//! `KITTY_AUTH_REQUIRE_KEYRING` is set (CI; `0` is unset), which makes that a failure.
 
 mod common;
 
@@ -49,12 +51,20 @@ impl Drop for TestCache {
     }
 }
 
+/// Set (by CI; any value but `0`) to make a missing keyring fail the tests that need it instead
+/// of skipping them.
+const REQUIRE_KEYRING: &str = "KITTY_AUTH_REQUIRE_KEYRING";
+
 /// Whether this machine lets us use the keyring at all (tests of the cache itself need it; the
 /// fallback tests below do not).
 fn keyring_works(cache: &KeyCache) -> bool {
     let ok = cache.put("probe", b"probe", &[1u8; 32]) && cache.get("probe", b"probe").is_some();
     cache.forget("probe", b"probe");
     if !ok {
+        assert!(
+            std::env::var(REQUIRE_KEYRING).map_or(true, |v| v.is_empty() || v == "0"),
+            "{REQUIRE_KEYRING} is set but the kernel keyring is not usable here (keyctl refused?)"
+        );
         eprintln!("the kernel keyring is not usable here: skipping (the fallback is tested below)");
     }
     ok
