@@ -6,7 +6,7 @@
 //! belongs in the cache's policy ([`super::key_cache`]).
 //!
 //! Entries are `user` keys linked into the user keyring (`@u`): one per uid, in kernel memory,
-//! never written to disk or swap-backed files, gone at reboot.
+//! never written to disk (kernel memory is not swapped out), gone at reboot.
 
 use std::fmt;
 use std::time::Duration;
@@ -44,17 +44,13 @@ use linux_keyutils::{
     Key, KeyError, KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, KeySerialId, Permission,
 };
 
-/// `ENOSYS` on every Linux architecture this builds for.
-#[cfg(target_os = "linux")]
-const ENOSYS: i32 = 38;
-
 #[cfg(target_os = "linux")]
 fn classify(e: KeyError) -> KeyringError {
     match e {
         KeyError::PermissionDenied => KeyringError::Unavailable("EPERM"),
         KeyError::AccessDenied => KeyringError::Unavailable("EACCES"),
         KeyError::OperationNotSupported => KeyringError::Unavailable("EOPNOTSUPP"),
-        KeyError::Unknown(errno) if errno == ENOSYS => KeyringError::Unavailable("ENOSYS"),
+        KeyError::Unknown(libc::ENOSYS) => KeyringError::Unavailable("ENOSYS"),
         KeyError::QuotaExceeded => KeyringError::Failed("EDQUOT: the user's key quota is full"),
         KeyError::OutOfMemory => KeyringError::Failed("ENOMEM"),
         KeyError::InvalidArguments => KeyringError::Failed("EINVAL"),
