@@ -257,6 +257,12 @@ impl<'a> World<'a> {
             );
         }
         self.decoys.clear();
+        // The root goes with the temp directory, without a logout: drop its cached key too.
+        if !self.opts.keep {
+            if let Ok(store) = spec_kitty::storage::SessionStore::for_root(&self.root) {
+                store.forget_cached_key();
+            }
+        }
         if let Some(mut server) = self.server.take() {
             server.stop();
         }

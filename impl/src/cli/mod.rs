@@ -56,6 +56,7 @@ Environment:
   SPEC_KITTY_HOME       runtime root (default ~/.spec-kitty)
   SPEC_KITTY_SAAS_URL   SaaS base URL, http(s)://host[:port] (required for login, refresh, logout)
   SPEC_KITTY_LOG        log filter for stderr, e.g. `info` or `spec_kitty=debug`
+  SPEC_KITTY_KEY_CACHE_TTL  seconds the derived key stays in the kernel keyring (default 900, 0: off)
   NO_COLOR              never colour the output";
 
 /// spec-kitty: keep a CLI login alive across many processes and checkouts.

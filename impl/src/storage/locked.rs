@@ -148,10 +148,13 @@ impl<'a> LockedSession<'a> {
         fsutil::sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))
     }
 
-    /// Deletes the session, its temp file and its salt. Deleting what is not there is fine.
+    /// Deletes the session, its temp file and its salt, then drops the session's key from the
+    /// caches (after the files: see [`Keys::forget`]). Deleting what is not there is fine.
     pub fn delete(&mut self) -> Result<(), StorageError> {
         self.temp = None;
         self.salt = None;
+        // The salt names the key's keyring entry; an unreadable salt has no key anyone derived.
+        let salt = self.keys.read_salt().ok();
         let root = self.root;
         for path in [root.session_file(), self.temp_path(), root.salt_file()] {
             match fs::remove_file(&path) {
@@ -160,7 +163,7 @@ impl<'a> LockedSession<'a> {
                 Err(e) => return Err(StorageError::io(&path, e)),
             }
         }
-        self.keys.forget();
+        self.keys.forget(salt);
         let dir = root.auth_dir();
         fsutil::sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))
     }

@@ -6,18 +6,25 @@
 //! `session.salt`. Writes go to a temp file, fsync, chmod 0600, rename, fsync the directory, all
 //! under an exclusive flock of `session.lock` ([`LockedSession`]).
 //!
+//! The derived key is cached in memory and, between processes, in the kernel user keyring
+//! ([`KeyCache`], `docs/key-cache.md`): a warm `auth status` skips scrypt.
+//!
 //! Reads never delete or rewrite anything, never block (a FIFO is refused), and refuse anything
 //! that is not a regular file or is larger than any session: a damaged file is reported with its
 //! reason so the user (or `auth doctor`) decides. Deleting is an explicit, separate call.
 
 mod cipher;
 mod error;
+mod key_cache;
+mod keyring;
 mod keys;
 mod locked;
 mod reader;
 
 pub use cipher::{derive_key, machine_passphrase, SessionCipher, FILE_VERSION};
 pub use error::StorageError;
+pub use key_cache::{KeyCache, DEFAULT_TTL, KEY_CACHE_TTL_ENV, MAX_ENTRIES, PRODUCTION_PREFIX};
+pub use keys::KeySource;
 pub use locked::LockedSession;
 pub use reader::MAX_SESSION_BYTES;
 
@@ -38,16 +45,35 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    /// The store of `root`, keyed by this machine's `"<hostname>:<uid>"`.
+    /// The store of `root`, keyed by this machine's `"<hostname>:<uid>"`, with the key cache
+    /// configured by the environment ([`KeyCache::from_env`]).
     pub fn for_root(root: &RuntimeRoot) -> Result<Self, StorageError> {
-        Ok(Self::with_passphrase(root, machine_passphrase()))
+        Ok(Self::build(
+            root,
+            machine_passphrase(),
+            KeyCache::from_env(),
+        ))
     }
 
-    /// The store of `root` with an explicit passphrase (test vectors from another machine).
+    /// The store of `root` with an explicit passphrase (test vectors from another machine) and
+    /// no key cache: this machine's keyring only ever holds keys of this machine's passphrase.
     pub fn with_passphrase(root: &RuntimeRoot, passphrase: impl Into<String>) -> Self {
+        Self::build(root, passphrase.into(), KeyCache::disabled())
+    }
+
+    /// Replaces the key cache (tests use one with a prefix of their own).
+    pub fn with_key_cache(self, key_cache: KeyCache) -> Self {
+        let passphrase = self.keys.passphrase().to_string();
+        Self {
+            keys: Keys::new(&self.root, passphrase, key_cache),
+            ..self
+        }
+    }
+
+    fn build(root: &RuntimeRoot, passphrase: String, key_cache: KeyCache) -> Self {
         Self {
             root: root.clone(),
-            keys: Keys::new(root, passphrase.into()),
+            keys: Keys::new(root, passphrase, key_cache),
             session_lock_wait: SESSION_LOCK_WAIT,
         }
     }
@@ -62,6 +88,24 @@ impl SessionStore {
     /// The runtime root this store serves.
     pub fn root(&self) -> &RuntimeRoot {
         &self.root
+    }
+
+    /// The key cache this store uses.
+    pub fn key_cache(&self) -> &KeyCache {
+        self.keys.key_cache()
+    }
+
+    /// Where the key of the last read or write came from (`None` before any).
+    pub fn last_key_source(&self) -> Option<KeySource> {
+        self.keys.last_source()
+    }
+
+    /// Drops this root's cached key from the keyring, if its salt can be read (a root about to
+    /// be removed without a logout: test roots, `auth doctor`). The session itself is untouched.
+    pub fn forget_cached_key(&self) {
+        if let Ok(salt) = self.keys.read_salt() {
+            self.keys.forget(Some(salt));
+        }
     }
 
     /// Reads and decrypts the session. `Ok(None)` when there is none; never modifies anything.

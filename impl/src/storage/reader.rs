@@ -34,7 +34,7 @@ pub fn read_session(
         Err(StorageError::MissingSalt { .. }) if !path.exists() => return Ok(None),
         other => other?,
     };
-    let plaintext = keys.cipher_for(&salt).decrypt(&nonce, &ciphertext, &path)?;
+    let plaintext = keys.open(&salt, &nonce, &ciphertext, &path)?;
     StoredSession::from_json(&plaintext)
         .map(Some)
         .map_err(|source| StorageError::BadPlaintext { path, source })

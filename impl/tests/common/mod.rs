@@ -70,6 +70,16 @@ impl Root {
     }
 }
 
+/// A test root leaves no derived key in the user's keyring (the binary and the production store
+/// cache it there under the production prefix).
+impl Drop for Root {
+    fn drop(&mut self) {
+        if let Ok(store) = SessionStore::for_root(&self.root) {
+            store.forget_cached_key();
+        }
+    }
+}
+
 pub fn at(offset_s: i64) -> DateTime<Utc> {
     Utc::now() + Duration::seconds(offset_s)
 }
@@ -174,7 +184,13 @@ pub fn lockless_write(root: &RuntimeRoot, session: &StoredSession) {
 }
 
 /// Deletes the session files without any lock, as the oldest clients did on a rejection.
+///
+/// Such a client knows nothing of the key cache, so its entry would stay until it expires
+/// (harmless: no later salt matches it); the test drops it so nothing is left behind.
 pub fn lockless_delete(root: &RuntimeRoot) {
+    if let Ok(store) = SessionStore::for_root(root) {
+        store.forget_cached_key();
+    }
     let _ = std::fs::remove_file(root.session_file());
     let _ = std::fs::remove_file(root.salt_file());
 }
