@@ -6,7 +6,7 @@
 //! access to files others may have left), [`session`] (the model), [`pyjson`] (Python's JSON
 //! spelling), [`storage`] (the encrypted file), [`lock`] (the refresh lock), [`deadline`] (one
 //! bound for a piece of work), [`oauth`] (the SaaS client), [`refresh`] (the transaction),
-//! [`token_manager`] (what callers use), [`cli`] (the `spec-kitty` binary), and the test seams
+//! [`token_manager`] (what callers use), [`sync`] (the event queue and its sender), [`cli`] (the `spec-kitty` binary), and the test seams
 //! [`syncpoint`] (named points) and [`hooks`] (the run-time registry only test executables fill).
 
 pub mod cli;
@@ -20,6 +20,7 @@ pub mod pyjson;
 pub mod refresh;
 pub mod session;
 pub mod storage;
+pub mod sync;
 pub mod syncpoint;
 pub mod token_manager;
 

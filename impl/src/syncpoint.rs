@@ -46,11 +46,16 @@ pub enum Point {
     Outcome,
     /// Logout holds the refresh lock and is about to delete the session.
     LogoutBeforeDelete,
+    /// The sync sender is about to post a batch (detail: the number of events).
+    SyncBatchSending,
+    /// The SaaS answered a batch, before the delivered events leave the local queue (detail:
+    /// `accepted=N duplicates=M`): a kill here models a sender dying after the server took them.
+    SyncBatchAnswered,
 }
 
 impl Point {
     /// All production points, for validation of scenario files.
-    pub const ALL: [Point; 14] = [
+    pub const ALL: [Point; 16] = [
         Point::SessionLoaded,
         Point::LockWait,
         Point::LockBusy,
@@ -65,6 +70,8 @@ impl Point {
         Point::LockReleased,
         Point::Outcome,
         Point::LogoutBeforeDelete,
+        Point::SyncBatchSending,
+        Point::SyncBatchAnswered,
     ];
 
     /// The point's name in scenario files and timelines.
@@ -84,6 +91,8 @@ impl Point {
             Point::LockReleased => "refresh.lock_released",
             Point::Outcome => "refresh.outcome",
             Point::LogoutBeforeDelete => "logout.before_delete",
+            Point::SyncBatchSending => "sync.batch_sending",
+            Point::SyncBatchAnswered => "sync.batch_answered",
         }
     }
 

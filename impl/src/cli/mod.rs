@@ -9,6 +9,7 @@ mod login;
 pub mod output;
 mod session_cmds;
 mod status;
+mod sync_cmds;
 
 pub use output::exit;
 
@@ -23,14 +24,42 @@ Exit codes:
   2  usage or configuration error (e.g. SPEC_KITTY_SAAS_URL unset or malformed)
   3  retryable: refresh lock busy, network error or timeout; nothing was deleted
 
-With --json, stdout holds exactly one JSON object on every exit path: {\"ok\": true, ...} on
+With --json, stdout holds exactly one JSON object on every exit path (usage errors included): {\"ok\": true, ...} on
 success, {\"ok\": false, \"error\": {\"code\", \"message\", \"exit_code\"}, ...} on failure.
 
 Environment:
   SPEC_KITTY_HOME       runtime root (default ~/.spec-kitty)
   SPEC_KITTY_SAAS_URL   SaaS base URL, http(s)://host[:port] (required for login, refresh, logout)
   SPEC_KITTY_LOG        log filter for stderr, e.g. `info` or `spec_kitty=debug`
+  SPEC_KITTY_ENABLE_SAAS_SYNC  1/true/yes/on: `sync enqueue` tries once to send the queue
   NO_COLOR              never colour the output";
+
+const SYNC_HELP: &str = "\
+Exit codes:
+  0  success: the event is recorded (`enqueue`, whatever its final sync did), the queue was sent
+     or had nothing to send, or nothing was sent because the session has no private teamspace
+     (`now`: result \"skipped\", events kept)
+  1  `now`: no usable session (none, unreadable, rejected or revoked by the server)
+  2  usage: --payload is not JSON or the event type is not valid (nothing recorded), or
+     configuration (SPEC_KITTY_SAAS_URL unset or malformed)
+  3  retryable: the SaaS is unreachable or failing, the refresh lock or the queue is busy
+  4  the queue database is damaged; it was left in place (move it aside to start a new one)
+
+A final sync (`enqueue` with SPEC_KITTY_ENABLE_SAAS_SYNC truthy) never changes the exit code and
+never drops an event; when it fails, stderr carries at most one line
+  sync_diagnostic severity=warning diagnostic_code=<code> fatal=false sync_phase=final_sync message=<text>
+with <code> one of sync.final_sync_lock_unavailable, sync.auth_refresh_in_progress,
+sync.server_auth_failure, sync.direct_ingress_missing_private_team, sync.server_unreachable,
+sync.batch_rejected.
+
+With --json, stdout holds exactly one JSON object on every exit path:
+  enqueue  {ok, result: \"success\"|\"error\", event{event_id, event_type, created_at}, queue_depth,
+           final_sync{attempted, sent, duplicates, not_taken, batches, remaining, diagnostic_code}}
+  now      {ok, result: delivered|nothing_to_send|partial|skipped|failed, sent, duplicates,
+           not_taken, batches, remaining, diagnostic_code}
+  status   {ok, queue_file, queue_depth, oldest_event_at, oldest_event_age_s,
+           last_successful_sync_at, sync_enabled}
+and a failure adds \"error\": {code, message, exit_code}. See docs/sync.md.";
 
 /// spec-kitty: keep a CLI login alive across many processes and checkouts.
 #[derive(Debug, Parser)]
@@ -48,6 +77,22 @@ enum Command {
     /// Log in, inspect the session, print a token, log out.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Record events in the local queue and send them to the SaaS.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncCommand {
+    /// Record an event; with SPEC_KITTY_ENABLE_SAAS_SYNC on, then try once to send the queue.
+    #[command(after_help = SYNC_HELP)]
+    Enqueue(sync_cmds::EnqueueArgs),
+    /// Send every queued event now.
+    #[command(after_help = SYNC_HELP)]
+    Now(sync_cmds::SyncJson),
+    /// Show the queue's depth, its oldest event's age and the last successful sync.
+    #[command(after_help = SYNC_HELP)]
+    Status(sync_cmds::SyncJson),
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,11 +132,18 @@ struct LoginArgs {
 
 /// Runs the CLI with `args` (the first is the program name) and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
+    let wants_json = args.iter().any(|a| a == "--json");
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return e.exit_code();
+            let code = e.exit_code();
+            if wants_json && e.use_stderr() {
+                // Still one JSON document: a script parsing stdout learns it was a usage error.
+                let message = e.kind().as_str().unwrap_or("invalid arguments");
+                Output { json: true }.document_only(&Failure::new(code, "usage", message));
+            }
+            return code;
         }
     };
     init_logging(cli.verbose);
@@ -99,6 +151,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Auth(AuthCommand::Status(f) | AuthCommand::Logout(f)) => f.json,
         Command::Auth(AuthCommand::Login(a)) => a.json,
         Command::Auth(AuthCommand::Token) => false,
+        Command::Sync(SyncCommand::Enqueue(a)) => a.json,
+        Command::Sync(SyncCommand::Now(f) | SyncCommand::Status(f)) => f.json,
     };
     let out = Output { json };
     let root = match crate::paths::RuntimeRoot::from_env() {
@@ -110,6 +164,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Auth(AuthCommand::Token) => session_cmds::token(&root),
         Command::Auth(AuthCommand::Login(args)) => login::run(&root, args.headless, out),
         Command::Auth(AuthCommand::Logout(_)) => session_cmds::logout(&root, out),
+        Command::Sync(SyncCommand::Enqueue(args)) => sync_cmds::enqueue(&root, &args, out),
+        Command::Sync(SyncCommand::Now(_)) => sync_cmds::now(&root, out),
+        Command::Sync(SyncCommand::Status(_)) => sync_cmds::status(&root, out),
     }
 }
 
