@@ -6,7 +6,7 @@ use crate::redact::Tokens;
 use crate::schema::Scenario;
 use crate::sync::state::Proc;
 use crate::watch::Version;
-use fake_saas::{JournalEntry, SeededSession};
+use fake_saas::{EventStats, JournalEntry, SeededSession};
 use spec_kitty::session::StoredSession;
 use std::collections::BTreeMap;
 
@@ -31,6 +31,12 @@ pub struct Observed<'a> {
     pub anomalies: &'a [String],
     /// The fake SaaS's sessions at the end, in creation order.
     pub server_sessions: &'a [ServerSession],
+    /// The ids left in the runtime root's sync queue at the end (empty when there is none).
+    pub queue: &'a Result<Vec<String>, String>,
+    /// The event ids the fake SaaS accepted, in order.
+    pub saas_event_ids: &'a [String],
+    /// What the fake SaaS's batch endpoint received, accepted and answered as duplicates.
+    pub saas_event_stats: EventStats,
 }
 
 impl Observed<'_> {

@@ -135,6 +135,16 @@ impl<'a> World<'a> {
             SyncServer::start(&world.socket, world.shared.clone())
                 .map_err(|e| format!("cannot listen on {}: {e}", world.socket.display()))?,
         );
+        let launch = Launch {
+            executor: &opts.executor,
+            home: &world.home,
+            root: &world.root,
+            saas_url: &world.saas_url,
+            socket: &world.socket,
+        };
+        for note in super::visibility::check(sc, &launch, &world.root, &world.seeded)? {
+            world.note(Lane::Runner, EntryKind::Seed, note);
+        }
         let injected: Vec<Vec<u8>> = world.seeded.bytes.iter().cloned().collect();
         world.watcher = Some(Watcher::start(
             world.root.session_file(),

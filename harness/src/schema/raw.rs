@@ -208,6 +208,10 @@ pub(super) struct RawExpect {
     pub(super) lock_held: Option<bool>,
     #[serde(default)]
     pub(super) printed_token: Option<BTreeMap<String, TokenName>>,
+    #[serde(default)]
+    pub(super) diagnostics: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub(super) queue_depth: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +229,20 @@ pub(super) struct RawExpectSaas {
     pub(super) revoked_token: Option<String>,
     #[serde(default)]
     pub(super) session: Vec<RawServerSession>,
+    #[serde(default)]
+    pub(super) events: Option<RawExpectEvents>,
+}
+
+/// `[expect.saas.events]`: what the batch endpoint took.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpectEvents {
+    #[serde(default)]
+    pub(super) delivered: Option<u64>,
+    #[serde(default)]
+    pub(super) received: Option<u64>,
+    #[serde(default)]
+    pub(super) exactly_once: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
