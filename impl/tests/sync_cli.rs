@@ -271,7 +271,7 @@ fn eight_writers_racing_a_drain_deliver_800_events_exactly_once() {
             let (root, saas) = (root_ref, saas_ref);
             let drain = || {
                 let out =
-                    run(spec_kitty_cmd(&root, Some(&saas.url()))
+                    run(spec_kitty_cmd(root, Some(&saas.url()))
                         .tap_args(&["sync", "now", "--json"]));
                 assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
             };

@@ -12,7 +12,7 @@
 //! fix; nothing here ever deletes, truncates or recreates a database it cannot read, so no other
 //! event is lost.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -216,6 +216,8 @@ impl EventQueue {
         payload: &str,
         now: DateTime<Utc>,
     ) -> Result<QueuedEvent, QueueError> {
+        // Stored to the microsecond: the event returned is exactly the one a read gives back.
+        let now = now.trunc_subsecs(6);
         let event = QueuedEvent {
             event_id: new_event_id(),
             event_type: event_type.to_string(),
