@@ -43,7 +43,9 @@ fn main() {
         .map(|dir| dir.join("spec-kitty"))
         .filter(|p| p.exists())
         .unwrap_or_else(|| {
-            eprintln!("build the binary first: cargo build --release -p spec-kitty --bins --examples");
+            eprintln!(
+                "build the binary first: cargo build --release -p spec-kitty --bins --examples"
+            );
             std::process::exit(2);
         });
     let profile = binary
