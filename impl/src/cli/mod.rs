@@ -23,6 +23,7 @@ Exit codes:
   1  not authenticated / re-login needed (stderr names the cause and `spec-kitty auth login`)
   2  usage or configuration error (e.g. SPEC_KITTY_SAAS_URL unset or malformed)
   3  retryable: refresh lock busy, network error or timeout; nothing was deleted
+  4  `sync`: the event queue database is damaged (left in place)
 
 With --json, stdout holds exactly one JSON object on every exit path (usage errors included): {\"ok\": true, ...} on
 success, {\"ok\": false, \"error\": {\"code\", \"message\", \"exit_code\"}, ...} on failure.
