@@ -155,22 +155,20 @@ impl Sender {
         if queue.stats()?.depth == 0 {
             return Ok(());
         }
-        self.prepare()?;
-        let (Some(manager), Some(client)) = (&self.manager, &self.client) else {
-            unreachable!("prepared above");
-        };
+        let batch_url = client_url(&self.saas_url);
+        let (manager, client) = self.prepare()?;
         let team = team::resolve(manager, client, opts.request_deadline())?;
         loop {
-            if opts.until.is_some_and(|d| d.passed()) {
-                return Err(SyncError::Transport {
-                    url: client_url(&self.saas_url),
-                    kind: TransportKind::Timeout,
-                    detail: "the final sync's time ran out before the queue was empty".into(),
-                });
-            }
             let batch = queue.peek(opts.batch_size.max(1))?;
             if batch.is_empty() {
                 return Ok(());
+            }
+            if opts.until.is_some_and(|d| d.passed()) {
+                return Err(SyncError::Transport {
+                    url: batch_url.clone(),
+                    kind: TransportKind::Timeout,
+                    detail: "the final sync's time ran out before the queue was empty".into(),
+                });
             }
             let ids: Vec<String> = batch.iter().map(|e| e.event_id.clone()).collect();
             let answer = match send_batch(manager, client, &team, &batch, opts) {
@@ -208,7 +206,7 @@ impl Sender {
             let detail = format!("accepted={sent} duplicates={dup}");
             if let Err(fault) = syncpoint::hit_with(Point::SyncBatchAnswered, Some(&detail)) {
                 return Err(SyncError::Transport {
-                    url: client_url(&self.saas_url),
+                    url: batch_url.clone(),
                     kind: TransportKind::Broken,
                     detail: fault.to_string(),
                 });
@@ -233,7 +231,7 @@ impl Sender {
 
     /// Loads the session (a missing one stops here, before any configuration is needed) and
     /// builds the client, once.
-    fn prepare(&mut self) -> Result<(), SyncError> {
+    fn prepare(&mut self) -> Result<(&TokenManager, &IngressClient), SyncError> {
         if self.manager.is_none() {
             let mut manager = TokenManager::load(&self.root)?;
             if let Some(url) = &self.saas_url {
@@ -251,7 +249,11 @@ impl Sender {
             };
             self.client = Some(IngressClient::new(&url)?);
         }
-        Ok(())
+        match (&self.manager, &self.client) {
+            (Some(manager), Some(client)) => Ok((manager, client)),
+            // Both were filled in just above.
+            _ => Err(AuthError::Relogin(ReloginCause::NoSession).into()),
+        }
     }
 }
 
