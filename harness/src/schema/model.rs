@@ -254,6 +254,10 @@ pub struct Check {
     pub running: Vec<String>,
     pub exited: Vec<String>,
     pub saas_requests: BTreeMap<String, u64>,
+    /// Events in the sync queue now.
+    pub queue_depth: Option<u64>,
+    /// Distinct events the fake SaaS has accepted so far.
+    pub saas_events_delivered: Option<u64>,
 }
 
 impl Step {

@@ -169,6 +169,10 @@ pub(super) struct RawCheck {
     pub(super) exited: Option<OneOrMany>,
     #[serde(default)]
     pub(super) saas_requests: Option<BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub(super) queue_depth: Option<u64>,
+    #[serde(default)]
+    pub(super) saas_events_delivered: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

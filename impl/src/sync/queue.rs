@@ -39,7 +39,7 @@ const LAST_SUCCESS: &str = "last_successful_sync_at";
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// Another process held the database past the busy timeout.
-    #[error("the sync queue {path} is locked by another process (waited {waited_ms} ms); nothing was changed, try again")]
+    #[error("the sync queue {path} is locked by another process (busy timeout {waited_ms} ms); nothing was changed, try again")]
     Locked { path: PathBuf, waited_ms: u128 },
     /// The file is not a usable queue database. It is left in place.
     #[error("the sync queue {path} is damaged ({detail}); it was left in place: move it aside to start a new queue (its events are kept in the moved file)")]
@@ -63,6 +63,32 @@ impl QueueError {
             }
             _ => QueueError::Io { path, detail },
         }
+    }
+}
+
+/// Takes `<queue>.lock` (a BSD flock, never unlinked), waiting up to `wait`.
+fn init_lock(path: &Path, wait: Duration) -> Result<std::fs::File, QueueError> {
+    use rustix::fs::{flock, FlockOperation};
+    let lock_path = path.with_extension("lock");
+    let io = |detail: String| QueueError::Io {
+        path: lock_path.clone(),
+        detail,
+    };
+    let file = crate::fsutil::open_lock_file(&lock_path, true).map_err(|e| io(e.to_string()))?;
+    let started = std::time::Instant::now();
+    loop {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(e) if crate::lock::is_contention(e) => {}
+            Err(e) => return Err(io(e.to_string())),
+        }
+        if started.elapsed() >= wait {
+            return Err(QueueError::Locked {
+                path: path.to_path_buf(),
+                waited_ms: wait.as_millis(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -152,6 +178,10 @@ impl EventQueue {
             path: path.to_path_buf(),
             busy,
         };
+        // Turning a new file into a WAL database with its schema is the one step SQLite's busy
+        // handler does not cover when several processes race to create the queue (one can get
+        // SQLITE_BUSY at once): openers take turns on a sibling lock file for it.
+        let _init = init_lock(path, busy)?;
         queue.prepare()?;
         Ok(queue)
     }
