@@ -63,7 +63,9 @@ fn a_process_reading_another_home_is_refused_before_anything_runs() {
         refusal.contains("but the scenario seeded") && refusal.contains("/root/auth/session.json"),
         "{refusal}"
     );
-    // Nothing ran: the refusal comes before any process starts.
+    // Nothing ran: the refusal is the setup's, before any step, so it is the only failure (no
+    // expectation was judged against a run that did not happen) and no process got a pid.
+    assert_eq!(f.len(), 1, "{f:#?}");
     assert!(
         r.processes.iter().all(|p| p.pid.is_none()),
         "{:#?}",
