@@ -38,6 +38,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/clock", get(clock_get).post(clock_advance))
         .route("/reset", post(reset))
         .route("/events", get(events))
+        .route("/events/stats", get(event_stats))
         .route("/issued", get(issued))
         .route("/config", get(config))
         .fallback(|| async {
@@ -203,6 +204,10 @@ async fn reset(State(app): State<App>) -> Response {
 
 async fn events(State(app): State<App>) -> Response {
     Json(app.lock().model.events()).into_response()
+}
+
+async fn event_stats(State(app): State<App>) -> Response {
+    Json(app.lock().model.event_stats()).into_response()
 }
 
 async fn issued(State(app): State<App>) -> Response {

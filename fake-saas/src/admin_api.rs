@@ -16,7 +16,8 @@
 //! | `POST /seed` | [`SeedRequest`] (or empty) | [`SeededSession`] |
 //! | `GET /clock`, `POST /clock` | [`ClockAdvance`] (`POST`) | [`ClockState`] |
 //! | `POST /reset` | | [`ResetDone`] |
-//! | `GET /events` | | `Vec<serde_json::Value>` |
+//! | `GET /events` | | `Vec<serde_json::Value>` (accepted events, each once) |
+//! | `GET /events/stats` | | [`EventStats`] |
 //! | `GET /issued` | | `Vec<String>` |
 //! | `GET /config` | | [`crate::SaasConfig`] |
 //!
@@ -30,6 +31,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{FaultSpec, Team};
 use crate::time::rfc3339;
+
+/// What the batch endpoint took (`GET /__admin/events/stats`): exactly-once delivery is
+/// `received == accepted + duplicates` with no id accepted twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventStats {
+    /// Events received in all batches, re-sends included.
+    pub received: u64,
+    /// Distinct events accepted (each event id once; events without an id count each time).
+    pub accepted: u64,
+    /// Events whose id was already accepted (answered `duplicate`, not stored again).
+    pub duplicates: u64,
+}
 
 /// Requests received, by path (`GET /__admin/counters`).
 pub type Counters = BTreeMap<String, u64>;

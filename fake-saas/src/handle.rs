@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin_api::{ClockState, FaultStatus, SeedRequest, SeededSession, SessionInfo};
+use crate::admin_api::{
+    ClockState, EventStats, FaultStatus, SeedRequest, SeededSession, SessionInfo,
+};
 use crate::config::{ConfigError, FaultSpec, SaasConfig};
 use crate::journal::JournalEntry;
 use crate::router::router;
@@ -222,9 +224,27 @@ impl FakeSaas {
         shared.model.session_info(session_id, shared.now())
     }
 
-    /// Events accepted by `POST /api/v1/events/batch/`, in order.
+    /// Events accepted by `POST /api/v1/events/batch/`, in order, each event id once (a re-sent
+    /// id is answered `duplicate` and not stored again); each carries the batch's `team_id`.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.app.lock().model.events()
+    }
+
+    /// The `event_id`s of [`FakeSaas::events`], in order.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter_map(|e| {
+                e.get("event_id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// Events received (re-sends included), accepted and answered `duplicate`.
+    pub fn event_stats(&self) -> EventStats {
+        self.app.lock().model.event_stats()
     }
 
     /// Revoke a session (every token of it then answers `session_invalid` / `invalid_token`).

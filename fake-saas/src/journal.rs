@@ -51,8 +51,10 @@ pub enum JournalOutcome {
     Active,
     /// `session-status` of a revoked or expired session.
     Inactive,
-    /// Events accepted by the batch endpoint.
+    /// Events accepted by the batch endpoint (new ones stored, known ids answered `duplicate`).
     Accepted,
+    /// A batch addressed to a team that is not the user's private teamspace (403).
+    Forbidden,
     /// A bearer endpoint called without a token.
     MissingToken,
     NotFound,
@@ -91,6 +93,7 @@ impl JournalOutcome {
         JournalOutcome::Active,
         JournalOutcome::Inactive,
         JournalOutcome::Accepted,
+        JournalOutcome::Forbidden,
         JournalOutcome::MissingToken,
         JournalOutcome::NotFound,
         JournalOutcome::MethodNotAllowed,
@@ -126,6 +129,7 @@ impl JournalOutcome {
             JournalOutcome::Active => "active",
             JournalOutcome::Inactive => "inactive",
             JournalOutcome::Accepted => "accepted",
+            JournalOutcome::Forbidden => "forbidden",
             JournalOutcome::MissingToken => "missing_token",
             JournalOutcome::NotFound => "not_found",
             JournalOutcome::MethodNotAllowed => "method_not_allowed",

@@ -44,7 +44,8 @@ mod time;
 mod transport;
 
 pub use admin_api::{
-    AuthMethod, ClockState, FaultStatus, RevokedReason, SeedRequest, SeededSession, SessionInfo,
+    AuthMethod, ClockState, EventStats, FaultStatus, RevokedReason, SeedRequest, SeededSession,
+    SessionInfo,
 };
 pub use clock::MAX_CLOCK_OFFSET;
 pub use config::{

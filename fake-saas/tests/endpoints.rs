@@ -99,34 +99,63 @@ fn bearer_endpoints() {
 }
 
 #[test]
-fn events_batch_stores_events() {
+fn events_batch_stores_each_event_id_once_in_the_private_teamspace() {
     let saas = start(SaasConfig::default());
     let c = client();
     let seeded = seed(&saas);
     let url = format!("{}/api/v1/events/batch/", saas.url());
-    let events = json!({"events": [{"type": "a", "n": 1}, {"type": "b"}]});
-    let response = c
-        .post(&url)
-        .bearer_auth(&seeded.access_token)
-        .header("content-type", "application/json")
-        .body(events.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = serde_json::from_str(&response.text().unwrap()).unwrap();
-    assert_eq!(body, json!({"accepted": 2}));
+    let post = |token: &str, body: &Value| {
+        let response = c
+            .post(&url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    let batch = |events: Value| json!({"team_id": "team_private_1", "events": events});
+    let first = batch(json!([{"event_id": "e1", "n": 1}, {"event_id": "e2"}]));
+    let (status, body) = post(&seeded.access_token, &first);
+    assert_eq!(status, 200);
     assert_eq!(
-        saas.events(),
-        vec![json!({"type": "a", "n": 1}), json!({"type": "b"})]
+        body,
+        json!({"accepted": 2, "duplicates": 0, "results": [
+            {"event_id": "e1", "status": "accepted"}, {"event_id": "e2", "status": "accepted"}]})
+    );
+    // A re-send after a lost answer: known ids are duplicates, not stored twice.
+    let again = batch(json!([{"event_id": "e2"}, {"event_id": "e3"}]));
+    let (status, body) = post(&seeded.access_token, &again);
+    assert_eq!(
+        (status, &body["accepted"], &body["duplicates"]),
+        (200, &json!(1), &json!(1))
+    );
+    assert_eq!(
+        body["results"][0],
+        json!({"event_id": "e2", "status": "duplicate"})
+    );
+    assert_eq!(saas.event_ids(), ["e1", "e2", "e3"]);
+    assert_eq!(
+        saas.events()[0],
+        json!({"event_id": "e1", "n": 1, "team_id": "team_private_1"})
+    );
+    let stats = saas.event_stats();
+    assert_eq!(
+        (stats.received, stats.accepted, stats.duplicates),
+        (4, 3, 1)
     );
 
-    let bad_token = c
-        .post(&url)
-        .bearer_auth("x")
-        .body(events.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(bad_token.status().as_u16(), 401);
+    // Only the private teamspace, and only with a token.
+    let shared = json!({"team_id": "team_shared_1", "events": [{"event_id": "e9"}]});
+    assert_eq!(post(&seeded.access_token, &shared).0, 403);
+    let no_team = json!({"events": [{"event_id": "e9"}]});
+    assert_eq!(post(&seeded.access_token, &no_team).0, 403);
+    assert_eq!(post("x", &first).0, 401);
     let bad_body = c
         .post(&url)
         .bearer_auth(&seeded.access_token)
@@ -134,7 +163,19 @@ fn events_batch_stores_events() {
         .send()
         .unwrap();
     assert_eq!(bad_body.status().as_u16(), 400);
-    assert_eq!(saas.events().len(), 2);
+    assert_eq!(saas.events().len(), 3);
+    let admin: Value = serde_json::from_str(
+        &c.get(format!("{}/__admin/events/stats", saas.url()))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        admin,
+        json!({"received": 4, "accepted": 3, "duplicates": 1})
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! spelling), [`storage`] (the encrypted file), [`lock`] (the refresh lock), [`deadline`] (one
 //! bound for a piece of work), [`oauth`] (the SaaS client), [`refresh`] (the transaction),
 //! [`token_manager`] (what callers use), [`procfs`] (facts about other processes), [`daemon`]
-//! (the per-user sync daemon), [`cli`] (the `spec-kitty` binary), and the test seams
+//! (the per-user sync daemon), [`sync`] (the event queue and its sender), [`cli`] (the
+//! `spec-kitty` binary), and the test seams
 //! [`syncpoint`] (named points) and [`hooks`] (the run-time registry only test executables fill).
 
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod pyjson;
 pub mod refresh;
 pub mod session;
 pub mod storage;
+pub mod sync;
 pub mod syncpoint;
 pub mod token_manager;
 

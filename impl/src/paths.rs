@@ -45,12 +45,20 @@ impl RuntimeRoot {
     /// Resolves the root from the environment now: `SPEC_KITTY_HOME` verbatim when set and
     /// non-empty, else `$HOME/.spec-kitty`.
     pub fn from_env() -> Result<Self, PathsError> {
-        if let Some(home) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
-            return Ok(Self::new(home));
+        Self::from_vars(std::env::var_os(HOME_ENV), std::env::var_os("HOME"))
+    }
+
+    /// The root a process whose environment holds these values of `SPEC_KITTY_HOME` and `HOME`
+    /// resolves: the one rule [`RuntimeRoot::from_env`] applies, for callers that must know where
+    /// *another* process will look (the scenario runner checks each child's environment).
+    pub fn from_vars(
+        spec_kitty_home: Option<std::ffi::OsString>,
+        home: Option<std::ffi::OsString>,
+    ) -> Result<Self, PathsError> {
+        if let Some(root) = spec_kitty_home.filter(|v| !v.is_empty()) {
+            return Ok(Self::new(root));
         }
-        let home = std::env::var_os("HOME")
-            .filter(|v| !v.is_empty())
-            .ok_or(PathsError::NoHome)?;
+        let home = home.filter(|v| !v.is_empty()).ok_or(PathsError::NoHome)?;
         Ok(Self::new(PathBuf::from(home).join(".spec-kitty")))
     }
 
@@ -109,6 +117,21 @@ impl RuntimeRoot {
         self.base.join("sync-daemon.start.lock")
     }
 
+    /// `<root>/sync` (0700): the sync event queue and its drain lock.
+    pub fn sync_dir(&self) -> PathBuf {
+        self.base.join("sync")
+    }
+
+    /// `<root>/sync/queue.db`: the durable event queue (SQLite, WAL).
+    pub fn queue_db(&self) -> PathBuf {
+        self.sync_dir().join("queue.db")
+    }
+
+    /// `<root>/sync/drain.lock`: held by whichever process is sending the queue.
+    pub fn drain_lock_file(&self) -> PathBuf {
+        self.sync_dir().join("drain.lock")
+    }
+
     /// Creates `<root>/auth` with mode 0700 when missing; returns its path.
     pub fn ensure_auth_dir(&self) -> std::io::Result<PathBuf> {
         let dir = self.auth_dir();
@@ -165,6 +188,11 @@ pub fn validate_saas_url(value: &str) -> Result<String, PathsError> {
     Ok(trimmed.to_string())
 }
 
+/// Whether `SPEC_KITTY_ENABLE_SAAS_SYNC` is set to a truthy value (read now, never cached).
+pub fn sync_enabled() -> bool {
+    std::env::var(ENABLE_SYNC_ENV).is_ok_and(|v| is_truthy(&v))
+}
+
 /// Whether `value` is one of the truthy spellings `1, true, yes, y, on` (case-insensitive).
 pub fn is_truthy(value: &str) -> bool {
     matches!(
@@ -190,6 +218,24 @@ mod tests {
             root.session_lock_file(),
             Path::new("/tmp/x/auth/session.lock")
         );
+        assert_eq!(root.queue_db(), Path::new("/tmp/x/sync/queue.db"));
+        assert_eq!(root.drain_lock_file(), Path::new("/tmp/x/sync/drain.lock"));
+    }
+
+    #[test]
+    fn the_root_of_another_environment() {
+        let of = |skh: Option<&str>, home: Option<&str>| {
+            RuntimeRoot::from_vars(skh.map(Into::into), home.map(Into::into))
+                .map(|r| r.base().to_path_buf())
+                .ok()
+        };
+        assert_eq!(of(Some("/r"), Some("/h")), Some(PathBuf::from("/r")));
+        // Empty means unset: the original's drift (seeded under one, read under the other).
+        assert_eq!(
+            of(Some(""), Some("/h")),
+            Some(PathBuf::from("/h/.spec-kitty"))
+        );
+        assert_eq!(of(None, None), None);
     }
 
     #[test]

@@ -52,11 +52,16 @@ pub enum Point {
     DaemonTick,
     /// The daemon is about to retire (detail: why).
     DaemonRetiring,
+    /// The sync sender is about to post a batch (detail: the number of events).
+    SyncBatchSending,
+    /// The SaaS answered a batch, before the delivered events leave the local queue (detail:
+    /// `accepted=N duplicates=M`): a kill here models a sender dying after the server took them.
+    SyncBatchAnswered,
 }
 
 impl Point {
     /// All production points, for validation of scenario files.
-    pub const ALL: [Point; 17] = [
+    pub const ALL: [Point; 19] = [
         Point::SessionLoaded,
         Point::LockWait,
         Point::LockBusy,
@@ -74,6 +79,8 @@ impl Point {
         Point::DaemonReady,
         Point::DaemonTick,
         Point::DaemonRetiring,
+        Point::SyncBatchSending,
+        Point::SyncBatchAnswered,
     ];
 
     /// The point's name in scenario files and timelines.
@@ -96,6 +103,8 @@ impl Point {
             Point::DaemonReady => "daemon.ready",
             Point::DaemonTick => "daemon.tick",
             Point::DaemonRetiring => "daemon.retiring",
+            Point::SyncBatchSending => "sync.batch_sending",
+            Point::SyncBatchAnswered => "sync.batch_answered",
         }
     }
 

@@ -308,3 +308,94 @@ fn bad_local_state_gets_a_clear_answer_and_loses_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A seeded root against the fake SaaS (whose default user has a private teamspace), with its
+/// own port range and a fast tick.
+fn seeded_fixture() -> (common::Seeded, String) {
+    let s = common::Seeded::new(fake_saas::SaasConfig::default(), 3600, 86_400);
+    let (a, b) = free_range(6);
+    (s, format!("{a}-{b}"))
+}
+
+fn stop_root(root: &spec_kitty::paths::RuntimeRoot) {
+    for pid in procfs::pids_with_env("SPEC_KITTY_HOME", &root.base().display().to_string()) {
+        let _ = procfs::signal_verified(pid, None, rustix::process::Signal::KILL);
+        procfs::wait_exit(pid, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn with_sync_enabled_enqueue_ensures_the_daemon_and_without_it_nothing_starts() {
+    let (s, ports) = seeded_fixture();
+    let base = s.root.root.base().display().to_string();
+    let enqueue = |enabled: bool| {
+        let mut cmd = s.cmd();
+        cmd.env("SPEC_KITTY_DAEMON_PORTS", &ports).args([
+            "sync",
+            "enqueue",
+            "mission_created",
+            "--json",
+        ]);
+        if enabled {
+            cmd.env("SPEC_KITTY_ENABLE_SAAS_SYNC", "1");
+        }
+        cmd.stdin(Stdio::null()).output().unwrap()
+    };
+    assert!(enqueue(false).status.success());
+    assert!(
+        procfs::pids_with_env("SPEC_KITTY_HOME", &base).is_empty(),
+        "nothing starts implicitly"
+    );
+    assert!(enqueue(true).status.success());
+    let daemons: Vec<u32> = procfs::pids_with_env("SPEC_KITTY_HOME", &base)
+        .into_iter()
+        .filter(|p| spec_kitty::daemon::identity::runs_daemon(*p))
+        .collect();
+    assert_eq!(daemons.len(), 1, "the enabled enqueue ensured one daemon");
+    stop_root(&s.root.root);
+}
+
+#[test]
+fn the_daemon_drains_the_queue_on_its_tick() {
+    let (s, ports) = seeded_fixture();
+    for i in 0..3 {
+        let out = s
+            .cmd()
+            .args([
+                "sync",
+                "enqueue",
+                "mission_created",
+                "--payload",
+                &format!("{{\"n\": {i}}}"),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        s.saas.event_ids().len(),
+        0,
+        "sync is disabled: nothing sent yet"
+    );
+    let started = s
+        .cmd()
+        .env("SPEC_KITTY_DAEMON_PORTS", &ports)
+        .env("SPEC_KITTY_DAEMON_TICK_S", "0.2")
+        .args(["sync", "start"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(started.status.success());
+    assert!(
+        s.saas
+            .wait_for_count("/api/v1/events/batch/", 1, Duration::from_secs(10)),
+        "the daemon sent the queue on a tick"
+    );
+    assert_eq!(s.saas.event_stats().accepted, 3);
+    stop_root(&s.root.root);
+}

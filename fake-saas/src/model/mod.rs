@@ -42,7 +42,7 @@ pub(crate) struct Model {
     base_url: String,
     store: Store,
     devices: DeviceFlow,
-    events: Vec<Value>,
+    ingress: bearer::Ingress,
 }
 
 impl Model {
@@ -52,7 +52,7 @@ impl Model {
             base_url,
             store: Store::new(),
             devices: DeviceFlow::default(),
-            events: Vec::new(),
+            ingress: bearer::Ingress::default(),
         }
     }
 
@@ -94,7 +94,14 @@ impl Model {
 
     /// `POST /api/v1/events/batch/`.
     pub fn events_batch(&mut self, token: Option<&str>, body: &[u8], now: DateTime<Utc>) -> Reply {
-        bearer::events_batch(&self.store, &mut self.events, token, body, now)
+        bearer::events_batch(
+            &self.store,
+            &self.config,
+            &mut self.ingress,
+            token,
+            body,
+            now,
+        )
     }
 
     /// Create a session directly (admin seed).
@@ -167,6 +174,10 @@ impl Model {
     }
 
     pub fn events(&self) -> Vec<Value> {
-        self.events.clone()
+        self.ingress.events.clone()
+    }
+
+    pub fn event_stats(&self) -> crate::admin_api::EventStats {
+        self.ingress.stats
     }
 }

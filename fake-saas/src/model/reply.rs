@@ -50,6 +50,8 @@ pub(crate) enum ErrorCode {
     AccessDenied,
     ExpiredToken,
     InvalidToken,
+    /// The batch is addressed to a team that is not the user's private teamspace.
+    Forbidden,
     RefreshReplayBenignRetry,
     NotFound,
     MethodNotAllowed,
@@ -121,13 +123,28 @@ pub(crate) struct SessionStatus {
 /// `POST /api/v1/events/batch/` request body (other keys are ignored).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct EventsBatch {
+    /// The destination: must be the user's private teamspace.
+    pub team_id: Option<String>,
     pub events: Vec<Value>,
+}
+
+/// One event's fate in a batch answer.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct EventResult {
+    pub event_id: String,
+    /// `accepted` (new) or `duplicate` (this id was already accepted).
+    pub status: &'static str,
 }
 
 /// `POST /api/v1/events/batch/` answer.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct EventsAccepted {
+    /// Events stored by this request.
     pub accepted: usize,
+    /// Events whose id was already stored.
+    pub duplicates: usize,
+    /// Per event with an `event_id`, in request order.
+    pub results: Vec<EventResult>,
 }
 
 /// `{}` (the revoke endpoint's answer).

@@ -1,5 +1,5 @@
 //! What is checked after a run: the always-on [`invariants`] and the scenario's `[expect]`
-//! (per process, the session file, the fake SaaS, event order and timing), each in its own
+//! (per process, the session file, the fake SaaS, event order and timing, [`sync`]), each in its own
 //! module, all reading one [`observed::Observed`].
 //!
 //! Guarantee: [`evaluate`] returns every failure (invariants first), never only the first;
@@ -13,6 +13,7 @@ pub mod process;
 pub mod saas;
 pub mod server;
 pub mod session;
+pub mod sync;
 
 use crate::report::model::Failure;
 use observed::Observed;
@@ -25,6 +26,7 @@ pub fn evaluate(o: &Observed) -> Vec<Failure> {
     f.extend(saas::check(o));
     f.extend(events::check(o));
     f.extend(daemons::check(o));
+    f.extend(sync::check(o));
     f
 }
 
@@ -129,6 +131,9 @@ stdout_contains = { T = "at.s1.g1.aaaa0001", S = "‹A0›" }
             server_sessions: &[],
             census: &Default::default(),
             decoys_lost: &[],
+            queue: &Ok(Vec::new()),
+            saas_event_ids: &[],
+            saas_event_stats: Default::default(),
         };
         let f: Vec<String> = evaluate(&o).iter().map(|f| f.to_string()).collect();
         let has = |needle: &str| {

@@ -6,7 +6,7 @@ use crate::redact::Tokens;
 use crate::schema::Scenario;
 use crate::sync::state::Proc;
 use crate::watch::Version;
-use fake_saas::{JournalEntry, SeededSession};
+use fake_saas::{EventStats, JournalEntry, SeededSession};
 use spec_kitty::session::StoredSession;
 use std::collections::BTreeMap;
 
@@ -35,6 +35,12 @@ pub struct Observed<'a> {
     pub census: &'a Census,
     /// Ports of decoy listeners that no longer listened at the end.
     pub decoys_lost: &'a [u16],
+    /// The ids left in the runtime root's sync queue at the end (empty when there is none).
+    pub queue: &'a Result<Vec<String>, String>,
+    /// The event ids the fake SaaS accepted, in order.
+    pub saas_event_ids: &'a [String],
+    /// What the fake SaaS's batch endpoint received, accepted and answered as duplicates.
+    pub saas_event_stats: EventStats,
 }
 
 impl Observed<'_> {

@@ -3,7 +3,8 @@
 //! process behind, then the invariants and expectations, and the report.
 //!
 //! The parts: `world` (the resources and their teardown), `fixtures` (seeding and corrupting
-//! files), `children` (spawning, output, reaping), `process_control` (the Linux-only calls),
+//! files), `visibility` (each process will read what was seeded), `children` (spawning, output,
+//! reaping), `process_control` (the Linux-only calls),
 //! `steps` (the ordering and every wait), `collect` (recorded data → timeline). This module only
 //! puts them in order and fills in the [`ScenarioReport`]; it renders nothing.
 
@@ -13,6 +14,7 @@ mod daemons;
 pub(crate) mod fixtures;
 mod process_control;
 mod steps;
+mod visibility;
 mod world;
 
 pub use world::RunOptions;
@@ -27,6 +29,7 @@ use crate::schema::{Action, Scenario};
 use crate::sync::state::Proc;
 use collect::Recorded;
 use spec_kitty::storage::SessionStore;
+use spec_kitty::sync::EventQueue;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use world::World;
@@ -106,6 +109,8 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
     let server_sessions = server_view(&saas.sessions());
     let seeded = w.seeded.session.as_ref();
     let latest_refresh = seeded.and_then(|s| saas.latest_refresh_token(&s.session_id));
+    let saas_event_ids = saas.event_ids();
+    let saas_event_stats = saas.event_stats();
     saas.shutdown();
 
     let tokens = Tokens::new(
@@ -118,6 +123,9 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
         .map_err(|e| e.to_string());
     let lock_held =
         spec_kitty::lock::is_held(&w.root.refresh_lock_file()).map_err(|e| e.to_string());
+    let queue = EventQueue::open_existing(&w.root.queue_db())
+        .and_then(|q| q.map_or(Ok(Vec::new()), |q| q.ids()))
+        .map_err(|e| e.to_string());
     let (procs, anomalies, notes) = {
         let st = w.shared.lock();
         (st.procs.clone(), st.anomalies.clone(), st.notes.clone())
@@ -144,6 +152,9 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
         server_sessions: &server_sessions,
         census: &w.census,
         decoys_lost: &w.decoys_lost,
+        queue: &queue,
+        saas_event_ids: &saas_event_ids,
+        saas_event_stats,
     };
     let mut failures = std::mem::take(&mut w.failures);
     if w.interrupted.is_none() {

@@ -15,6 +15,7 @@ use crate::schema::{Action, Check, LockAction, SaasAction, Step, Until};
 use crate::sync::state::{ExitInfo, Phase, Proc, State, Target};
 use crate::sync::wire::Reply;
 use spec_kitty::lock::RefreshLock;
+use spec_kitty::sync::EventQueue;
 use std::time::{Duration, Instant};
 
 /// How long a `lock = "hold"` step tries to take the refresh lock.
@@ -422,6 +423,23 @@ fn check(w: &mut World, c: &Check) -> Result<(), String> {
         if got != *n {
             problems.push(format!(
                 "SaaS saw {got} request(s) to {endpoint}, expected {n}"
+            ));
+        }
+    }
+    if let Some(n) = c.queue_depth {
+        let depth = EventQueue::open_existing(&w.root.queue_db())
+            .and_then(|q| q.map_or(Ok(0), |q| q.stats().map(|s| s.depth)));
+        match depth {
+            Ok(d) if d == n => {}
+            Ok(d) => problems.push(format!("{d} event(s) in the sync queue, expected {n}")),
+            Err(e) => problems.push(format!("cannot read the sync queue: {e}")),
+        }
+    }
+    if let Some(n) = c.saas_events_delivered {
+        let got = w.saas().event_stats().accepted;
+        if got != n {
+            problems.push(format!(
+                "the fake SaaS has accepted {got} distinct event(s), expected {n}"
             ));
         }
     }

@@ -147,6 +147,11 @@ impl<'a> World<'a> {
             SyncServer::start(&world.socket, world.shared.clone())
                 .map_err(|e| format!("cannot listen on {}: {e}", world.socket.display()))?,
         );
+        let ports = world.daemon_ports_env();
+        let launch = world.launch(&ports);
+        for note in super::visibility::check(sc, &launch, &world.root, &world.seeded)? {
+            world.note(Lane::Runner, EntryKind::Seed, note);
+        }
         let injected: Vec<Vec<u8>> = world.seeded.bytes.iter().cloned().collect();
         world.watcher = Some(Watcher::start(
             world.root.session_file(),
@@ -178,7 +183,7 @@ impl<'a> World<'a> {
             .sc
             .process(name)
             .ok_or_else(|| format!("unknown process {name}"))?;
-        let ports = format!("{}-{}", self.daemon_ports.0, self.daemon_ports.1);
+        let ports = self.daemon_ports_env();
         let launch = Launch {
             executor: &self.opts.executor,
             home: &self.home,
@@ -188,6 +193,23 @@ impl<'a> World<'a> {
             daemon_ports: &ports,
         };
         self.children.spawn(&self.shared, st, spec, &launch)
+    }
+
+    /// `SPEC_KITTY_DAEMON_PORTS` for this scenario's children.
+    fn daemon_ports_env(&self) -> String {
+        format!("{}-{}", self.daemon_ports.0, self.daemon_ports.1)
+    }
+
+    /// How this scenario's children are launched (`ports`: [`Self::daemon_ports_env`]).
+    fn launch<'s>(&'s self, ports: &'s str) -> Launch<'s> {
+        Launch {
+            executor: &self.opts.executor,
+            home: &self.home,
+            root: &self.root,
+            saas_url: &self.saas_url,
+            socket: &self.socket,
+            daemon_ports: ports,
+        }
     }
 
     /// Kills every process still alive, joins every thread, stops the server, releases the

@@ -147,6 +147,22 @@ impl ProcessSpec {
         }
     }
 
+    /// Whether the process runs `spec-kitty sync enqueue` (it prints the id of the event it
+    /// recorded: `event.event_id` with `--json`, else the first stdout line).
+    pub fn records_events(&self) -> bool {
+        match &self.program {
+            Program::SpecKitty(args) => {
+                let words: Vec<&str> = args
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| !a.starts_with('-'))
+                    .collect();
+                words.starts_with(&["sync", "enqueue"])
+            }
+            Program::Legacy(_) => false,
+        }
+    }
+
     /// Whether the process was asked for JSON output.
     pub fn wants_json(&self) -> bool {
         match &self.program {
@@ -246,6 +262,10 @@ pub struct Check {
     pub running: Vec<String>,
     pub exited: Vec<String>,
     pub saas_requests: BTreeMap<String, u64>,
+    /// Events in the sync queue now.
+    pub queue_depth: Option<u64>,
+    /// Distinct events the fake SaaS has accepted so far.
+    pub saas_events_delivered: Option<u64>,
 }
 
 impl Step {
@@ -378,6 +398,12 @@ pub struct Expect {
     pub daemons: Option<DaemonsExpect>,
     /// The session file was written no more often than the server rotated (no churn).
     pub session_writes_only_on_rotation: bool,
+    /// `expect.diagnostics`: the one `sync_diagnostic` code a process printed (`None`: none).
+    pub diagnostics: BTreeMap<String, Option<String>>,
+    /// `expect.queue_depth`: events left in the runtime root's sync queue at the end.
+    pub queue_depth: Option<u64>,
+    /// `[expect.saas.events]`.
+    pub saas_events: EventsExpect,
 }
 
 /// `[expect.daemons]`: the daemons alive just before teardown.
@@ -390,6 +416,18 @@ pub struct DaemonsExpect {
     pub singleton: Vec<String>,
     /// Processes whose `--json` answer names the singleton's pid and port.
     pub reported_by: Vec<String>,
+}
+
+/// `[expect.saas.events]`: what the fake SaaS's batch endpoint took.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventsExpect {
+    /// Distinct events accepted.
+    pub delivered: Option<u64>,
+    /// Events received, re-sends included.
+    pub received: Option<u64>,
+    /// Every event a `sync enqueue` process recorded is either delivered once or still queued,
+    /// never both, never neither.
+    pub exactly_once: bool,
 }
 
 impl Expect {

@@ -175,6 +175,10 @@ pub(super) struct RawCheck {
     pub(super) exited: Option<OneOrMany>,
     #[serde(default)]
     pub(super) saas_requests: Option<BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub(super) queue_depth: Option<u64>,
+    #[serde(default)]
+    pub(super) saas_events_delivered: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +219,10 @@ pub(super) struct RawExpect {
     #[serde(default)]
     pub(super) printed_token: Option<BTreeMap<String, TokenName>>,
     #[serde(default)]
+    pub(super) diagnostics: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub(super) queue_depth: Option<u64>,
+    #[serde(default)]
     pub(super) daemons: Option<RawDaemons>,
     #[serde(default)]
     pub(super) session_writes_only_on_rotation: Option<bool>,
@@ -246,6 +254,20 @@ pub(super) struct RawExpectSaas {
     pub(super) revoked_token: Option<String>,
     #[serde(default)]
     pub(super) session: Vec<RawServerSession>,
+    #[serde(default)]
+    pub(super) events: Option<RawExpectEvents>,
+}
+
+/// `[expect.saas.events]`: what the batch endpoint took.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpectEvents {
+    #[serde(default)]
+    pub(super) delivered: Option<u64>,
+    #[serde(default)]
+    pub(super) received: Option<u64>,
+    #[serde(default)]
+    pub(super) exactly_once: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

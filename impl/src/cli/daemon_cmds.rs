@@ -53,49 +53,47 @@ pub fn stop(root: &RuntimeRoot, out: Output) -> i32 {
     }
 }
 
+/// The daemon part of `sync status`: the recorded daemon and any orphans in the range.
 #[derive(Serialize)]
-struct StatusReport {
-    daemon: control::Status,
-    orphans: Vec<Listener>,
+pub struct DaemonReport {
+    pub daemon: control::Status,
+    pub orphans: Vec<Listener>,
 }
 
-/// `sync status`: the recorded daemon and any orphans in the range. Read-only.
-pub fn status(root: &RuntimeRoot, out: Output) -> i32 {
-    let config = match config(&out) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// Observes the recorded daemon and scans for orphans. Read-only.
+pub fn daemon_report(root: &RuntimeRoot) -> DaemonReport {
+    let config = DaemonConfig::from_env().unwrap_or_default();
     let daemon = control::status(root, &ControlClient::new());
     let orphans: Vec<Listener> = orphans::scan(root, &config, daemon.record.as_ref())
         .into_iter()
         .filter(|l| matches!(l.kind, Kind::Orphan | Kind::OtherRoot))
         .collect();
-    let report = StatusReport { daemon, orphans };
-    out.success(&report, || print_status(&report))
+    DaemonReport { daemon, orphans }
 }
 
-fn print_status(r: &StatusReport) {
+/// The daemon part of `sync status`, for people.
+pub fn print_daemon(r: &DaemonReport) {
     let d = &r.daemon;
     match d.state {
         State::Running => println!(
-            "Sync daemon: running, pid {} on 127.0.0.1:{} (version {})",
+            "Sync daemon:          running, pid {} on 127.0.0.1:{} (version {})",
             d.pid.unwrap_or(0),
             d.port.unwrap_or(0),
             d.package_version.as_deref().unwrap_or("?")
         ),
         State::VersionMismatch => println!(
-            "Sync daemon: running an older or newer version ({}); run `spec-kitty sync restart`",
+            "Sync daemon:          runs another version ({}); run `spec-kitty sync restart`",
             d.package_version.as_deref().unwrap_or("?")
         ),
         State::Unhealthy => println!(
-            "Sync daemon: recorded but not answering{}; run `spec-kitty sync restart`",
+            "Sync daemon:          recorded but not answering{}; run `spec-kitty sync restart`",
             d.state_file_error
                 .as_deref()
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default()
         ),
         State::NotRunning => {
-            println!("Sync daemon: not running (`spec-kitty sync start` starts it)")
+            println!("Sync daemon:          not running (`spec-kitty sync start` starts it)")
         }
     }
     for o in &r.orphans {

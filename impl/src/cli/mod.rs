@@ -11,6 +11,7 @@ mod login;
 pub mod output;
 mod session_cmds;
 mod status;
+mod sync_cmds;
 
 pub use output::exit;
 
@@ -48,8 +49,9 @@ Exit codes:
   1  not authenticated / re-login needed (stderr names the cause and `spec-kitty auth login`)
   2  usage or configuration error (e.g. SPEC_KITTY_SAAS_URL unset or malformed)
   3  retryable: refresh lock busy, network error or timeout; nothing was deleted
+  4  `sync`: the event queue database is damaged (left in place)
 
-With --json, stdout holds exactly one JSON object on every exit path: {\"ok\": true, ...} on
+With --json, stdout holds exactly one JSON object on every exit path (usage errors included): {\"ok\": true, ...} on
 success, {\"ok\": false, \"error\": {\"code\", \"message\", \"exit_code\"}, ...} on failure.
 
 Environment:
@@ -57,7 +59,35 @@ Environment:
   SPEC_KITTY_SAAS_URL   SaaS base URL, http(s)://host[:port] (required for login, refresh, logout)
   SPEC_KITTY_LOG        log filter for stderr, e.g. `info` or `spec_kitty=debug`
   SPEC_KITTY_KEY_CACHE_TTL  seconds the derived key stays in the kernel keyring (default 900, 0: off)
+  SPEC_KITTY_ENABLE_SAAS_SYNC  1/true/yes/on: `sync enqueue` tries once to send the queue
   NO_COLOR              never colour the output";
+
+const SYNC_HELP: &str = "\
+Exit codes:
+  0  success: the event is recorded (`enqueue`, whatever its final sync did), the queue was sent
+     or had nothing to send, or nothing was sent because the session has no private teamspace
+     (`now`: result \"skipped\", events kept)
+  1  `now`: no usable session (none, unreadable, rejected or revoked by the server)
+  2  usage: --payload is not JSON or the event type is not valid (nothing recorded), or
+     configuration (SPEC_KITTY_SAAS_URL unset or malformed)
+  3  retryable: the SaaS is unreachable or failing, the refresh lock or the queue is busy
+  4  the queue database is damaged; it was left in place (move it aside to start a new one)
+
+A final sync (`enqueue` with SPEC_KITTY_ENABLE_SAAS_SYNC truthy) never changes the exit code and
+never drops an event; when it fails, stderr carries at most one line
+  sync_diagnostic severity=warning diagnostic_code=<code> fatal=false sync_phase=final_sync message=<text>
+with <code> one of sync.final_sync_lock_unavailable, sync.auth_refresh_in_progress,
+sync.server_auth_failure, sync.direct_ingress_missing_private_team, sync.server_unreachable,
+sync.batch_rejected.
+
+With --json, stdout holds exactly one JSON object on every exit path:
+  enqueue  {ok, result: \"success\"|\"error\", event{event_id, event_type, created_at}, queue_depth,
+           final_sync{attempted, sent, duplicates, not_taken, batches, remaining, diagnostic_code}}
+  now      {ok, result: delivered|nothing_to_send|partial|skipped|failed, sent, duplicates,
+           not_taken, batches, remaining, diagnostic_code}
+  status   {ok, queue_file, queue_depth, oldest_event_at, oldest_event_age_s,
+           last_successful_sync_at, sync_enabled}
+and a failure adds \"error\": {code, message, exit_code}. See docs/sync.md.";
 
 /// spec-kitty: keep a CLI login alive across many processes and checkouts.
 #[derive(Debug, Parser)]
@@ -75,13 +105,23 @@ enum Command {
     /// Log in, inspect the session, print a token, log out.
     #[command(subcommand)]
     Auth(AuthCommand),
-    /// The per-user sync daemon: start, stop, restart, inspect, sweep orphans.
+    /// The sync queue and the per-user sync daemon: record, send, start, stop, inspect.
     #[command(subcommand)]
     Sync(SyncCommand),
 }
 
 #[derive(Debug, Subcommand)]
 enum SyncCommand {
+    /// Record an event; with SPEC_KITTY_ENABLE_SAAS_SYNC on, then try once to send the queue.
+    #[command(after_help = SYNC_HELP)]
+    Enqueue(sync_cmds::EnqueueArgs),
+    /// Send every queued event now.
+    #[command(after_help = SYNC_HELP)]
+    Now(sync_cmds::SyncJson),
+    /// Show the queue (depth, oldest event, last successful sync), the daemon and any orphans
+    /// (read-only).
+    #[command(after_help = SYNC_HELP)]
+    Status(sync_cmds::SyncJson),
     /// Ensure one sync daemon serves this runtime root (many concurrent starts converge on one).
     #[command(after_help = DAEMON_HELP)]
     Start(JsonFlag),
@@ -91,9 +131,6 @@ enum SyncCommand {
     /// Replace the sync daemon with a fresh one of this version.
     #[command(after_help = DAEMON_HELP)]
     Restart(JsonFlag),
-    /// Show the recorded daemon, its health and any orphan daemons (read-only).
-    #[command(after_help = DAEMON_HELP)]
-    Status(JsonFlag),
     /// Remove orphan daemons: never the active one, never a listener that is not ours.
     #[command(after_help = DAEMON_HELP)]
     Sweep(SweepArgs),
@@ -172,11 +209,18 @@ struct LoginArgs {
 
 /// Runs the CLI with `args` (the first is the program name) and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
+    let wants_json = args.iter().any(|a| a == "--json");
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return e.exit_code();
+            let code = e.exit_code();
+            if wants_json && e.use_stderr() {
+                // Still one JSON document: a script parsing stdout learns it was a usage error.
+                let message = e.kind().as_str().unwrap_or("invalid arguments");
+                Output { json: true }.document_only(&Failure::new(code, "usage", message));
+            }
+            return code;
         }
     };
     // The daemon logs what it does (to its log file) unless told otherwise.
@@ -191,14 +235,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Auth(AuthCommand::Login(a)) => a.json,
         Command::Auth(AuthCommand::Doctor(d)) => d.json,
         Command::Auth(AuthCommand::Token) => false,
-        Command::Sync(
-            SyncCommand::Start(f)
-            | SyncCommand::Stop(f)
-            | SyncCommand::Restart(f)
-            | SyncCommand::Status(f),
-        ) => f.json,
+        Command::Sync(SyncCommand::Start(f) | SyncCommand::Stop(f) | SyncCommand::Restart(f)) => {
+            f.json
+        }
         Command::Sync(SyncCommand::Sweep(a)) => a.json,
         Command::Sync(SyncCommand::Daemon) => false,
+        Command::Sync(SyncCommand::Enqueue(a)) => a.json,
+        Command::Sync(SyncCommand::Now(f) | SyncCommand::Status(f)) => f.json,
     };
     let out = Output { json };
     let root = match crate::paths::RuntimeRoot::from_env() {
@@ -224,9 +267,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Sync(SyncCommand::Start(_)) => daemon_cmds::start(&root, out, false),
         Command::Sync(SyncCommand::Restart(_)) => daemon_cmds::start(&root, out, true),
         Command::Sync(SyncCommand::Stop(_)) => daemon_cmds::stop(&root, out),
-        Command::Sync(SyncCommand::Status(_)) => daemon_cmds::status(&root, out),
         Command::Sync(SyncCommand::Sweep(a)) => daemon_cmds::sweep(&root, out, a.force),
         Command::Sync(SyncCommand::Daemon) => daemon_cmds::run_daemon(&root),
+        Command::Sync(SyncCommand::Enqueue(args)) => sync_cmds::enqueue(&root, &args, out),
+        Command::Sync(SyncCommand::Now(_)) => sync_cmds::now(&root, out),
+        Command::Sync(SyncCommand::Status(_)) => sync_cmds::status(&root, out),
     }
 }
 

@@ -94,6 +94,19 @@ impl Output {
         failure.exit_code
     }
 
+    /// Prints only the JSON failure document (the message is already on stderr, e.g. from the
+    /// argument parser). Returns the exit code.
+    pub fn document_only(&self, failure: &Failure) -> i32 {
+        if self.json {
+            print_document(&Document {
+                ok: false,
+                body: &serde_json::Map::new(),
+                error: Some(failure),
+            });
+        }
+        failure.exit_code
+    }
+
     /// A failure with no command-specific fields.
     pub fn fail(&self, failure: &Failure) -> i32 {
         self.failure(&serde_json::Map::new(), failure)

@@ -210,7 +210,10 @@ async fn lifecycle(
         let wake_at = next_tick.map_or(refresh_at, |t| t.min(refresh_at));
         let refresh_now = tokio::select! {
             _ = tokio::time::sleep_until(wake_at) => tokio::time::Instant::now() >= refresh_at,
-            _ = shared.trigger.notified() => true,
+            _ = shared.trigger.notified() => {
+                drain_queue(&shared.root).await;
+                true
+            }
             _ = shared.shutdown.notified() => return Ending::Stopped("shutdown requested".into()),
             _ = sigterm.recv() => return Ending::Stopped("SIGTERM".into()),
             _ = sigint.recv() => return Ending::Stopped("SIGINT".into()),
@@ -224,6 +227,7 @@ async fn lifecycle(
                     syncpoint::hit_with(Point::DaemonTick, Some("singleton"))
                 })
                 .await;
+                drain_queue(&shared.root).await;
                 next_tick = Some(tokio::time::Instant::now() + every);
             }
         }
@@ -236,6 +240,28 @@ async fn lifecycle(
             .expect("a refresh does not panic");
             *shared.view.lock().unwrap_or_else(|p| p.into_inner()) = keeper.view();
         }
+    }
+}
+
+/// Sends what the sync queue holds (when this root has a queue), as `sync now` would.
+async fn drain_queue(root: &RuntimeRoot) {
+    if !root.queue_db().exists() {
+        return;
+    }
+    let root = root.clone();
+    let drained = tokio::task::spawn_blocking(move || {
+        crate::sync::Sender::new(&root).drain(&crate::sync::DrainOptions::drain_all())
+    })
+    .await;
+    match drained {
+        Ok(d) => match d.error {
+            None if d.report.sent > 0 => {
+                tracing::info!("daemon: sent {} queued event(s)", d.report.sent)
+            }
+            None => {}
+            Some(e) => tracing::warn!("daemon: could not send the queue: {e}"),
+        },
+        Err(e) => tracing::warn!("daemon: the queue drain failed: {e}"),
     }
 }
 

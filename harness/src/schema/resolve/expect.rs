@@ -7,6 +7,7 @@
 
 use super::events::{resolve_order, resolve_timing};
 use super::expect_saas::{resolve_saas_expect, token_ref};
+use super::expect_sync::resolve_diagnostics;
 use super::processes::Names;
 use super::steps::expand_names;
 use crate::schema::diagnostics::{kp, Ctx};
@@ -124,7 +125,7 @@ pub(crate) fn resolve_expect(
     }
     resolve_outcomes(ctx, base, r, names, &mut x);
     if let Some(sr) = &r.saas {
-        resolve_saas_expect(ctx, &at("saas"), sr, seed, &mut x);
+        resolve_saas_expect(ctx, &at("saas"), sr, seed, names, &mut x);
     }
     if let Some(order) = &r.order {
         x.order = resolve_order(ctx, &at("order"), order, names);
@@ -169,6 +170,8 @@ pub(crate) fn resolve_expect(
             reported_by,
         });
     }
+    resolve_diagnostics(ctx, base, r.diagnostics.as_ref(), names, &mut x);
+    x.queue_depth = r.queue_depth;
     x
 }
 

@@ -5,6 +5,8 @@
 //! Guarantees: endpoints and statuses exist; a reference to the seeded session has one; a
 //! session expectation asserts something and does not contradict itself.
 
+use super::expect_sync::resolve_events;
+use super::processes::Names;
 use super::steps::check_endpoint;
 use crate::schema::diagnostics::{kp, Ctx};
 use crate::schema::model::{Expect, Seed, ServerSessionExpect, SessionRef, TokenRef};
@@ -46,8 +48,12 @@ pub(crate) fn resolve_saas_expect(
     spath: &[String],
     sr: &RawExpectSaas,
     seed: &Seed,
+    names: &Names,
     x: &mut Expect,
 ) {
+    if let Some(events) = &sr.events {
+        x.saas_events = resolve_events(ctx, &kp(spath, &["events"]), events, names);
+    }
     for (endpoint, n) in sr.requests.iter().flatten() {
         check_endpoint(ctx, &kp(spath, &["requests", endpoint]), endpoint);
         x.saas_requests.insert(endpoint.clone(), *n);

@@ -11,6 +11,7 @@
 mod events;
 mod expect;
 mod expect_saas;
+mod expect_sync;
 mod processes;
 mod saas_seed;
 mod steps;

@@ -71,6 +71,8 @@ pub(crate) struct Names {
     pub(crate) json: BTreeSet<String>,
     /// processes that run the legacy client.
     pub(crate) legacy: BTreeSet<String>,
+    /// processes that run `spec-kitty sync enqueue`.
+    pub(crate) enqueue: BTreeSet<String>,
     /// group → index of its `[[process]]` table.
     pub(crate) index: BTreeMap<String, usize>,
 }
@@ -331,6 +333,9 @@ fn resolve_process(
         }
         if legacy {
             names.legacy.insert(m.clone());
+        }
+        if spec.records_events() {
+            names.enqueue.insert(m.clone());
         }
         names.all.push(m.clone());
         out.push(spec);

@@ -379,6 +379,8 @@ fn resolve_check(ctx: &mut Ctx, names: &Names, cpath: &[String], r: &RawStep) ->
     let mut check = Check {
         lock_held: cr.lock_held,
         session: cr.session,
+        queue_depth: cr.queue_depth,
+        saas_events_delivered: cr.saas_events_delivered,
         ..Check::default()
     };
     if let Some(run) = &cr.running {
@@ -396,6 +398,8 @@ fn resolve_check(ctx: &mut Ctx, names: &Names, cpath: &[String], r: &RawStep) ->
         && check.running.is_empty()
         && check.exited.is_empty()
         && check.saas_requests.is_empty()
+        && check.queue_depth.is_none()
+        && check.saas_events_delivered.is_none()
     {
         ctx.err(
             cpath,
