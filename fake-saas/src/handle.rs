@@ -194,6 +194,14 @@ impl FakeSaas {
             .wait_until(timeout, |shared| shared.journal.count_of(endpoint) >= n)
     }
 
+    /// Wait (bounded) until at least `n` events have been accepted; false on timeout. Unlike
+    /// [`FakeSaas::wait_for_count`], which counts a request at arrival, this waits for the model
+    /// to have stored them.
+    pub fn wait_for_events(&self, n: u64, timeout: Duration) -> bool {
+        self.app
+            .wait_until(timeout, |shared| shared.model.event_stats().accepted >= n)
+    }
+
     /// Create a session and return its tokens (what a scenario writes into the CLI's session).
     pub fn seed_session(&self, req: SeedRequest) -> SeededSession {
         let mut shared = self.app.lock();

@@ -13,10 +13,9 @@ use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// A runtime root with a private port range, and every daemon it started stopped at the end.
+/// A runtime root (with its private port range; every daemon it started is stopped when it drops).
 struct Fixture {
     root: Root,
-    ports: (u16, u16),
     /// `SPEC_KITTY_DAEMON_TICK_S` for every command.
     tick: &'static str,
 }
@@ -25,19 +24,14 @@ impl Fixture {
     fn new(tick: &'static str) -> Self {
         Fixture {
             root: Root::new(),
-            ports: free_range(6),
             tick,
         }
     }
 
     fn cmd(&self) -> Command {
         let mut cmd = spec_kitty_cmd(&self.root, Some("http://127.0.0.1:9"));
-        cmd.env(
-            "SPEC_KITTY_DAEMON_PORTS",
-            format!("{}-{}", self.ports.0, self.ports.1),
-        )
-        .env("SPEC_KITTY_DAEMON_TICK_S", self.tick)
-        .stdin(Stdio::null());
+        cmd.env("SPEC_KITTY_DAEMON_TICK_S", self.tick)
+            .stdin(Stdio::null());
         cmd
     }
 
@@ -51,38 +45,6 @@ impl Fixture {
     fn record(&self) -> Option<state_file::DaemonRecord> {
         state_file::read(&self.root.root.daemon_state_file()).unwrap()
     }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // Whatever a test left running in this root is stopped.
-        for pid in procfs::pids_with_env(
-            "SPEC_KITTY_HOME",
-            &self.root.root.base().display().to_string(),
-        ) {
-            let _ = procfs::signal_verified(pid, None, rustix::process::Signal::KILL);
-            procfs::wait_exit(pid, Duration::from_secs(5));
-        }
-    }
-}
-
-/// `n` consecutive ports that are free now (probed by binding each).
-fn free_range(n: u16) -> (u16, u16) {
-    for _ in 0..200 {
-        let base = 20_000 + (rand_u16() % 30_000);
-        if (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return (base, base + n - 1);
-        }
-    }
-    panic!("no free port range")
-}
-
-fn rand_u16() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    (nanos ^ std::process::id().rotate_left(7)) as u16
 }
 
 #[test]
@@ -210,15 +172,15 @@ fn an_orphan_is_found_and_swept_but_the_singleton_and_decoys_are_untouched() {
     // Two decoys: one says nothing about itself, one lies that it is our daemon with pid B's.
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
     let _plain = decoy(
-        f.ports.1,
+        f.root.daemon_ports.1,
         r#"{"status":"ok","service":"something else"}"#.into(),
     );
     let liar = serde_json::json!({
         "status": "ok", "daemon_family": "sync", "protocol_version": 1, "package_version": "0.1.0",
-        "pid": sleeper.id(), "port": f.ports.1 - 1,
+        "pid": sleeper.id(), "port": f.root.daemon_ports.1 - 1,
         "runtime_root": f.root.root.base().display().to_string(),
     });
-    let _liar = decoy(f.ports.1 - 1, liar.to_string());
+    let _liar = decoy(f.root.daemon_ports.1 - 1, liar.to_string());
 
     let (_, status) = f.json(&["sync", "status", "--json"]);
     assert_eq!(status["daemon"]["pid"].as_u64(), Some(b_pid as u64));
@@ -253,7 +215,7 @@ fn an_orphan_is_found_and_swept_but_the_singleton_and_decoys_are_untouched() {
         "the liar's pid is untouched"
     );
     assert!(
-        TcpListener::bind(("127.0.0.1", f.ports.1)).is_err(),
+        TcpListener::bind(("127.0.0.1", f.root.daemon_ports.1)).is_err(),
         "the decoy still listens"
     );
     let _ = sleeper.kill();
@@ -291,9 +253,12 @@ fn bad_local_state_gets_a_clear_answer_and_loses_nothing() {
     );
     f.json(&["sync", "stop", "--json"]);
     // The first port taken by something else: the daemon binds the next one.
-    let _busy = TcpListener::bind(("127.0.0.1", f.ports.0)).unwrap();
+    let _busy = TcpListener::bind(("127.0.0.1", f.root.daemon_ports.0)).unwrap();
     let (_, started) = f.json(&["sync", "start", "--json"]);
-    assert_eq!(started["port"].as_u64(), Some(f.ports.0 as u64 + 1));
+    assert_eq!(
+        started["port"].as_u64(),
+        Some(f.root.daemon_ports.0 as u64 + 1)
+    );
     f.json(&["sync", "stop", "--json"]);
     // The lock file is a directory: one clear line, exit 3, nothing started.
     std::fs::remove_file(f.root.root.daemon_lock_file()).unwrap();
@@ -309,33 +274,18 @@ fn bad_local_state_gets_a_clear_answer_and_loses_nothing() {
     );
 }
 
-/// A seeded root against the fake SaaS (whose default user has a private teamspace), with its
-/// own port range and a fast tick.
-fn seeded_fixture() -> (common::Seeded, String) {
-    let s = common::Seeded::new(fake_saas::SaasConfig::default(), 3600, 86_400);
-    let (a, b) = free_range(6);
-    (s, format!("{a}-{b}"))
-}
-
-fn stop_root(root: &spec_kitty::paths::RuntimeRoot) {
-    for pid in procfs::pids_with_env("SPEC_KITTY_HOME", &root.base().display().to_string()) {
-        let _ = procfs::signal_verified(pid, None, rustix::process::Signal::KILL);
-        procfs::wait_exit(pid, Duration::from_secs(5));
-    }
+/// A seeded root against the fake SaaS (whose default user has a private teamspace).
+fn seeded_fixture() -> common::Seeded {
+    common::Seeded::new(fake_saas::SaasConfig::default(), 3600, 86_400)
 }
 
 #[test]
 fn with_sync_enabled_enqueue_ensures_the_daemon_and_without_it_nothing_starts() {
-    let (s, ports) = seeded_fixture();
+    let s = seeded_fixture();
     let base = s.root.root.base().display().to_string();
     let enqueue = |enabled: bool| {
         let mut cmd = s.cmd();
-        cmd.env("SPEC_KITTY_DAEMON_PORTS", &ports).args([
-            "sync",
-            "enqueue",
-            "mission_created",
-            "--json",
-        ]);
+        cmd.args(["sync", "enqueue", "mission_created", "--json"]);
         if enabled {
             cmd.env("SPEC_KITTY_ENABLE_SAAS_SYNC", "1");
         }
@@ -352,12 +302,11 @@ fn with_sync_enabled_enqueue_ensures_the_daemon_and_without_it_nothing_starts() 
         .filter(|p| spec_kitty::daemon::identity::runs_daemon(*p))
         .collect();
     assert_eq!(daemons.len(), 1, "the enabled enqueue ensured one daemon");
-    stop_root(&s.root.root);
 }
 
 #[test]
 fn the_daemon_drains_the_queue_on_its_tick() {
-    let (s, ports) = seeded_fixture();
+    let s = seeded_fixture();
     for i in 0..3 {
         let out = s
             .cmd()
@@ -384,7 +333,6 @@ fn the_daemon_drains_the_queue_on_its_tick() {
     );
     let started = s
         .cmd()
-        .env("SPEC_KITTY_DAEMON_PORTS", &ports)
         .env("SPEC_KITTY_DAEMON_TICK_S", "0.2")
         .args(["sync", "start"])
         .stdin(Stdio::null())
@@ -392,10 +340,9 @@ fn the_daemon_drains_the_queue_on_its_tick() {
         .unwrap();
     assert!(started.status.success());
     assert!(
-        s.saas
-            .wait_for_count("/api/v1/events/batch/", 1, Duration::from_secs(10)),
-        "the daemon sent the queue on a tick"
+        s.saas.wait_for_events(3, Duration::from_secs(10)),
+        "the daemon sent the queue on a tick: {:?}",
+        s.saas.event_stats()
     );
     assert_eq!(s.saas.event_stats().accepted, 3);
-    stop_root(&s.root.root);
 }

@@ -14,26 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn ports() -> String {
-    for _ in 0..200 {
-        let base = 20_000
-            + (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-                % 40_000) as u16;
-        if (base..base + 6).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return format!("{base}-{}", base + 5);
-        }
-    }
-    panic!("no free ports")
-}
-
-/// A root (with a fake SaaS when seeded) and its own daemon port range.
+/// A root (with a fake SaaS when seeded); its port range and cleanup come with the root.
 struct Doc {
     seeded: Option<Seeded>,
     bare: Option<Root>,
-    ports: String,
 }
 
 impl Doc {
@@ -41,7 +25,6 @@ impl Doc {
         Doc {
             seeded: Some(Seeded::new(SaasConfig::default(), access_s, refresh_s)),
             bare: None,
-            ports: ports(),
         }
     }
 
@@ -49,7 +32,6 @@ impl Doc {
         Doc {
             seeded: None,
             bare: Some(Root::new()),
-            ports: ports(),
         }
     }
 
@@ -64,8 +46,7 @@ impl Doc {
     fn cmd(&self) -> Command {
         let url = self.seeded.as_ref().map(|s| s.saas.url());
         let mut cmd = spec_kitty_cmd(self.root(), url.as_deref());
-        cmd.env("SPEC_KITTY_DAEMON_PORTS", &self.ports)
-            .env("SPEC_KITTY_DAEMON_TICK_S", "0")
+        cmd.env("SPEC_KITTY_DAEMON_TICK_S", "0")
             .stdin(Stdio::null());
         cmd
     }
@@ -91,15 +72,6 @@ impl Doc {
 
     fn base(&self) -> PathBuf {
         self.root().root.base().to_path_buf()
-    }
-}
-
-impl Drop for Doc {
-    fn drop(&mut self) {
-        for pid in procfs::pids_with_env("SPEC_KITTY_HOME", &self.base().display().to_string()) {
-            let _ = procfs::signal_verified(pid, None, rustix::process::Signal::KILL);
-            procfs::wait_exit(pid, Duration::from_secs(5));
-        }
     }
 }
 

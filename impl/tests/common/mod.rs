@@ -52,17 +52,24 @@ impl MockSaas {
     }
 }
 
-/// A temp runtime root with a store keyed by a fixed passphrase (fast to reuse).
+/// A temp runtime root with a store keyed by a fixed passphrase (fast to reuse), and a private
+/// range of free loopback ports for any daemon started in it.
 pub struct Root {
     pub dir: tempfile::TempDir,
     pub root: RuntimeRoot,
+    /// `SPEC_KITTY_DAEMON_PORTS` for commands on this root (never the production range).
+    pub daemon_ports: (u16, u16),
 }
 
 impl Root {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = RuntimeRoot::new(dir.path());
-        Self { dir, root }
+        Self {
+            dir,
+            root,
+            daemon_ports: free_port_range(6),
+        }
     }
 
     pub fn store(&self) -> SessionStore {
@@ -70,14 +77,39 @@ impl Root {
     }
 }
 
-/// A test root leaves no derived key in the user's keyring (the binary and the production store
-/// cache it there under the production prefix).
+/// A test root leaves nothing behind: no process still serving it (a daemon a command started),
+/// and no derived key in the user's keyring (the binary caches it there).
 impl Drop for Root {
     fn drop(&mut self) {
+        let base = self.root.base().display().to_string();
+        for pid in spec_kitty::procfs::pids_with_env("SPEC_KITTY_HOME", &base) {
+            let _ = spec_kitty::procfs::signal_verified(pid, None, rustix::process::Signal::KILL);
+            spec_kitty::procfs::wait_exit(pid, std::time::Duration::from_secs(5));
+        }
         if let Ok(store) = SessionStore::for_root(&self.root) {
             store.forget_cached_key();
         }
     }
+}
+
+/// `n` consecutive loopback ports free right now, from a pseudo-random high base.
+pub fn free_port_range(n: u16) -> (u16, u16) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..500 {
+        let salt = NEXT.fetch_add(7919, Ordering::Relaxed);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            ^ std::process::id().rotate_left(11)
+            ^ salt;
+        let base = 20_000 + (seed % 40_000) as u16;
+        if (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return (base, base + n - 1);
+        }
+    }
+    panic!("no free range of {n} loopback ports")
 }
 
 pub fn at(offset_s: i64) -> DateTime<Utc> {
@@ -157,6 +189,8 @@ pub fn spec_kitty_cmd(root: &Root, saas_url: Option<&str>) -> std::process::Comm
     }
     cmd.env("SPEC_KITTY_HOME", root.root.base());
     cmd.env("HOME", root.dir.path());
+    let (first, last) = root.daemon_ports;
+    cmd.env("SPEC_KITTY_DAEMON_PORTS", format!("{first}-{last}"));
     if let Some(url) = saas_url {
         cmd.env("SPEC_KITTY_SAAS_URL", url);
     }
