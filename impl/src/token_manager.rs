@@ -48,6 +48,9 @@ pub struct LogoutReport {
     pub removed: bool,
     /// The server-side revocation: `None` when not attempted, else the result's description.
     pub revocation: Option<Result<(), String>>,
+    /// Why the local files could not be deleted (then `removed` is false and the session is
+    /// still on disk, possibly already revoked at the server: see `revocation`).
+    pub delete_failed: Option<String>,
 }
 
 /// The SaaS token endpoint, built on first use so commands that never refresh never need
@@ -185,7 +188,14 @@ impl TokenManager {
         // The user asked to log out: even when revoking used up the ceiling, the local delete
         // still gets a short bound of its own.
         let delete_by = deadline.max(Deadline::after(Duration::from_secs(1)));
-        self.store.lock(delete_by)?.delete()?;
+        let deleted = self.store.lock(delete_by).and_then(|mut l| l.delete());
+        if let Err(e) = deleted {
+            return Ok(LogoutReport {
+                removed: false,
+                revocation,
+                delete_failed: Some(e.to_string()),
+            });
+        }
         if removed {
             crate::ended::record(
                 self.store.root(),
@@ -198,6 +208,7 @@ impl TokenManager {
         Ok(LogoutReport {
             removed,
             revocation,
+            delete_failed: None,
         })
     }
 

@@ -73,6 +73,42 @@ fn status_reports_a_seeded_session_without_network_or_tokens() {
     );
 }
 
+/// A refresh token past its lifetime with an access token still good: status says yes, you are
+/// logged in, but also when that ends and that only a login helps then.
+#[test]
+fn status_with_only_the_access_token_left_says_when_the_session_ends() {
+    let s = Seeded::new(SaasConfig::default(), 600, -60);
+    let out = run(s.cmd().tap_args(&["auth", "status", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["authenticated"], true);
+    assert_eq!(json["refresh_expired"], true);
+    assert_eq!(json["session_ends_at"], json["access_token_expires_at"]);
+    assert!(json["session_ends_at"].is_string());
+
+    let out = run(s.cmd().tap_args(&["auth", "status"]));
+    assert_eq!(out.status.code(), Some(0));
+    let human = text(&out.stdout);
+    assert!(
+        human.contains("refresh token has expired") && human.contains("spec-kitty auth login"),
+        "{human}"
+    );
+    let ends = json["session_ends_at"].as_str().unwrap();
+    assert!(
+        human.contains(ends),
+        "the text names the end time {ends}: {human}"
+    );
+
+    // With a refresh token still alive, the session ends when it does.
+    let s = Seeded::new(SaasConfig::default(), 600, 86_400);
+    let out = run(s.cmd().tap_args(&["auth", "status", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["refresh_expired"], false);
+    assert_eq!(json["session_ends_at"], json["refresh_token_expires_at"]);
+    assert!(!text(&out.stdout).contains("auth login"));
+}
+
 #[test]
 fn status_reports_an_unreadable_file_and_never_deletes_it() {
     let root = Root::new();

@@ -52,6 +52,11 @@ enum Condition {
     SyncDisabled,
     RefreshLockHeld,
     DamagedQueue,
+    /// `SPEC_KITTY_SAAS_URL` is not a URL.
+    MalformedUrl,
+    /// The session reads fine but its files cannot be deleted (a non-empty directory sits where
+    /// the temp file goes, which defeats even root): logout fails after the server revoked.
+    DeleteFails,
 }
 
 const COMMANDS: &[&[&str]] = &[
@@ -68,6 +73,11 @@ const COMMANDS: &[&[&str]] = &[
     ],
     &["sync", "now", "--json"],
     &["sync", "status", "--json"],
+    &["auth", "doctor", "--json"],
+    &["sync", "start", "--json"],
+    &["sync", "stop", "--json"],
+    &["sync", "restart", "--json"],
+    &["sync", "sweep", "--json"],
 ];
 
 /// Runs `args` under `condition` in a fresh root; returns (exit code, stdout, stderr).
@@ -79,6 +89,7 @@ fn under(condition: Condition, saas: &FakeSaas, args: &[&str]) -> (i32, String, 
     };
     let url = match condition {
         Condition::SaasDown => closed_url(),
+        Condition::MalformedUrl => "garbage".to_string(),
         _ => saas.url(),
     };
     match condition {
@@ -88,6 +99,11 @@ fn under(condition: Condition, saas: &FakeSaas, args: &[&str]) -> (i32, String, 
         Condition::DamagedQueue => {
             std::fs::create_dir_all(root.root.sync_dir()).unwrap();
             std::fs::write(root.root.queue_db(), b"not a database").unwrap();
+        }
+        Condition::DeleteFails => {
+            let blocker = root.root.session_file().with_extension("json.tmp");
+            std::fs::create_dir_all(&blocker).unwrap();
+            std::fs::write(blocker.join("keep"), b"").unwrap();
         }
         _ => {}
     }
@@ -116,17 +132,20 @@ fn every_json_command_prints_one_document_that_agrees_with_its_exit_code() {
         SyncDisabled,
         RefreshLockHeld,
         DamagedQueue,
+        MalformedUrl,
+        DeleteFails,
     ];
     let saas = saas();
-    let cases: Vec<(Condition, &[&str])> = conditions
+    let mut cases: Vec<(Condition, &[&str])> = conditions
         .iter()
         .flat_map(|c| COMMANDS.iter().map(move |a| (*c, *a)))
         .collect();
-    // Independent roots, so the cases run side by side (the lock-held ones wait out the 10 s
-    // lock bound together).
+    // Independent roots, so the cases run side by side; the lock-held ones go first, in one
+    // chunk, and wait out the 10 s lock bound together.
+    cases.sort_by_key(|(c, _)| *c != RefreshLockHeld);
     let results: Vec<_> = std::thread::scope(|s| {
         cases
-            .chunks(12)
+            .chunks(16)
             .flat_map(|chunk| {
                 let handles: Vec<_> = chunk
                     .iter()
@@ -178,6 +197,48 @@ fn every_json_command_prints_one_document_that_agrees_with_its_exit_code() {
                 !stderr.contains("auth login"),
                 "an outage never says log in: {stderr}"
             );
+        }
+        let error_code = doc["error"]["code"].as_str().unwrap_or_default();
+        // Logout never lets the server block local cleanup (as the original): it logs out and
+        // says why the server was not told.
+        if condition == MalformedUrl && args[1] == "logout" {
+            assert_eq!(code, 0, "{what}: {doc}");
+            assert_eq!(doc["removed"], true, "{what}: {doc}");
+            assert!(
+                doc["revocation"]
+                    .as_str()
+                    .unwrap()
+                    .contains("SPEC_KITTY_SAAS_URL"),
+                "{what}: {doc}"
+            );
+        }
+        if condition == MalformedUrl && args[1] == "login" {
+            assert_eq!(code, 2, "{what}: a configuration error: {doc}");
+            assert!(
+                doc["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("SPEC_KITTY_SAAS_URL"),
+                "{what}: the message names the variable: {doc}"
+            );
+        }
+        if condition == DeleteFails && args[1] == "logout" {
+            // The server was told; the message says so, and that only the local delete failed.
+            assert_eq!(code, 3, "{what}: {doc}");
+            assert_eq!(doc["logged_out"], false, "{what}: {doc}");
+            assert_eq!(doc["revocation"], "revoked", "{what}: {doc}");
+            assert_eq!(error_code, "delete_failed", "{what}: {doc}");
+            let message = doc["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("revoked") && message.contains("auth logout"),
+                "{what}: {message}"
+            );
+        }
+        if condition == NoSession && args[1] == "doctor" {
+            assert_eq!(code, 1, "{what}: no session is critical: {doc}");
+        }
+        if condition == RefreshLockHeld && args[1] == "logout" {
+            assert_eq!(code, 3, "{what}: {doc}");
         }
         if condition == RefreshLockHeld && args[1] == "enqueue" {
             assert!(

@@ -2,6 +2,7 @@
 //! report. Exit 0 when no critical finding remains, 1 when one does, 2 on an internal error.
 
 use super::output::{exit, Failure, Output};
+use crate::doctor::findings::Severity;
 use crate::doctor::{facts, render, repairs, Report};
 use crate::paths::RuntimeRoot;
 use std::time::Duration;
@@ -35,20 +36,19 @@ pub fn run(root: &RuntimeRoot, out: Output, args: &DoctorArgs) -> i32 {
             } else {
                 exit::OK
             };
-            if out.json {
-                // The document is the report; `ok` says whether a critical finding remains.
-                let mut doc = serde_json::to_value(&report).unwrap_or_default();
-                if let Some(map) = doc.as_object_mut() {
-                    map.insert("ok".into(), (code == exit::OK).into());
-                }
-                println!("{doc}");
-            } else {
+            if !out.json {
                 print!(
                     "{}",
                     render::render(&report, super::output::stdout_colour())
                 );
+                return code;
             }
-            code
+            // The document is the report; like every command's, a non-zero exit carries
+            // `error` (here: which critical findings remain and the first fix).
+            match critical_failure(&report) {
+                None => out.success(&report, || {}),
+                Some(failure) => out.failure(&report, &failure),
+            }
         }
         Err(panic) => {
             let what = panic
@@ -66,6 +66,27 @@ pub fn run(root: &RuntimeRoot, out: Output, args: &DoctorArgs) -> i32 {
             ))
         }
     }
+}
+
+/// The failure a report with critical findings amounts to, for `--json`.
+fn critical_failure(report: &Report) -> Option<Failure> {
+    let critical: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+        .collect();
+    let first = critical.first()?;
+    let ids: Vec<&str> = critical.iter().map(|f| f.id).collect();
+    Some(Failure::new(
+        exit::RELOGIN,
+        "critical_findings",
+        format!(
+            "critical: {} ({}): run `{}`",
+            ids.join(", "),
+            first.summary,
+            first.remediation.command
+        ),
+    ))
 }
 
 fn report(root: &RuntimeRoot, args: &DoctorArgs) -> Report {

@@ -19,18 +19,6 @@ use clap::{Args, Parser, Subcommand};
 use output::{Failure, Output};
 use std::ffi::OsString;
 
-const DAEMON_HELP: &str = "\
-Exit codes: 0 success (also when nothing was running to stop), 2 configuration error,
-3 the daemon could not be started, stopped or swept (retryable).
-
-The daemon holds an flock on <root>/sync-daemon.lock for its life, records itself in
-<root>/sync-daemon (URL, port, control token, pid; mode 0600), logs to <root>/sync-daemon.log
-and serves GET /api/health on 127.0.0.1 only.
-
-Environment:
-  SPEC_KITTY_DAEMON_PORTS   the reserved port range, default 9400-9449
-  SPEC_KITTY_DAEMON_TICK_S  seconds between lifecycle ticks, default 30 (0: no tick)";
-
 const DOCTOR_HELP: &str = "\
 Without a repair flag doctor only reads: no file is written, no lock taken beyond a
 non-blocking probe, no process signalled, no network beyond loopback daemon probes.
@@ -43,24 +31,71 @@ disk, F-007 lock holder on another host, F-008 unreadable session file, F-009 un
 modes, F-010 refresh token expired, F-011 leftover lock record, F-012 server refuses the
 session (with --server).";
 
-const EXIT_CODES_HELP: &str = "\
+/// Pieces of the help texts below (`concat!` needs literals, hence macros).
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  success
   1  not authenticated / re-login needed (stderr names the cause and `spec-kitty auth login`)
   2  usage or configuration error (e.g. SPEC_KITTY_SAAS_URL unset or malformed)
   3  retryable: refresh lock busy, network error or timeout; nothing was deleted
-  4  `sync`: the event queue database is damaged (left in place)
-
-With --json, stdout holds exactly one JSON object on every exit path (usage errors included): {\"ok\": true, ...} on
-success, {\"ok\": false, \"error\": {\"code\", \"message\", \"exit_code\"}, ...} on failure.
-
+"
+    };
+}
+macro_rules! json_convention {
+    () => {
+        "
+With --json, stdout holds exactly one JSON object on every exit path (usage errors included):
+{\"ok\": true, ...} on success, {\"ok\": false, \"error\": {\"code\", \"message\", \"exit_code\"}, ...}
+on failure.
+"
+    };
+}
+macro_rules! environment {
+    () => {
+        "
 Environment:
   SPEC_KITTY_HOME       runtime root (default ~/.spec-kitty)
   SPEC_KITTY_SAAS_URL   SaaS base URL, http(s)://host[:port] (required for login, refresh, logout)
   SPEC_KITTY_LOG        log filter for stderr, e.g. `info` or `spec_kitty=debug`
   SPEC_KITTY_KEY_CACHE_TTL  seconds the derived key stays in the kernel keyring (default 900, 0: off)
   SPEC_KITTY_ENABLE_SAAS_SYNC  1/true/yes/on: `sync enqueue` tries once to send the queue
-  NO_COLOR              never colour the output";
+  SPEC_KITTY_DAEMON_PORTS   the sync daemon's reserved port range, default 9400-9449
+  SPEC_KITTY_DAEMON_TICK_S  seconds between the daemon's lifecycle ticks, default 30 (0: no tick)
+  NO_COLOR              never colour the output"
+    };
+}
+
+const DAEMON_HELP: &str = concat!(
+    "\
+Exit codes: 0 success (also when nothing was running to stop), 2 configuration error,
+3 the daemon could not be started, stopped or swept (retryable).
+
+The daemon holds an flock on <root>/sync-daemon.lock for its life, records itself in
+<root>/sync-daemon (URL, port, control token, pid; mode 0600), logs to <root>/sync-daemon.log
+and serves GET /api/health on 127.0.0.1 only.
+",
+    json_convention!(),
+    environment!()
+);
+
+const ROOT_HELP: &str = concat!(
+    exit_codes!(),
+    "  4  `sync`: the event queue database is damaged (left in place)\n",
+    json_convention!(),
+    environment!()
+);
+
+const AUTH_HELP: &str = concat!(exit_codes!(), json_convention!(), environment!());
+
+const TOKEN_HELP: &str = concat!(
+    exit_codes!(),
+    "
+stdout holds the token and nothing else; every message goes to stderr.
+",
+    environment!()
+);
 
 const SYNC_HELP: &str = "\
 Exit codes:
@@ -91,7 +126,7 @@ and a failure adds \"error\": {code, message, exit_code}. See docs/sync.md.";
 
 /// spec-kitty: keep a CLI login alive across many processes and checkouts.
 #[derive(Debug, Parser)]
-#[command(name = "spec-kitty", version = crate::VERSION, after_help = EXIT_CODES_HELP)]
+#[command(name = "spec-kitty", version = crate::VERSION, after_help = ROOT_HELP)]
 struct Cli {
     /// Log to stderr (-v info, -vv debug). SPEC_KITTY_LOG sets a finer filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -152,18 +187,18 @@ struct SweepArgs {
 #[derive(Debug, Subcommand)]
 enum AuthCommand {
     /// Show whether you are logged in, as whom, and how long the tokens last (no network).
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = AUTH_HELP)]
     Status(JsonFlag),
     /// Print a valid access token on stdout, refreshing it first if it expires within 5 s.
     ///
     /// The scriptable way to get a token: `curl -H "Authorization: Bearer $(spec-kitty auth token)"`.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = TOKEN_HELP)]
     Token,
     /// Log in with the device authorization flow (RFC 8628).
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = AUTH_HELP)]
     Login(LoginArgs),
     /// Revoke the session at the server (best effort) and delete it locally.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = AUTH_HELP)]
     Logout(JsonFlag),
     /// Explain any auth or daemon problem and name the exact fix (read-only unless a repair
     /// flag is given).

@@ -51,13 +51,31 @@ pub fn logout(root: &RuntimeRoot, out: Output) -> i32 {
         Ok(report) => report,
         Err(e) => return out.failure(&failed, &Failure::from(&e)),
     };
+    let revocation = report.revocation.as_ref().map(|r| match r {
+        Ok(()) => "revoked".to_string(),
+        Err(reason) => format!("not revoked: {reason}"),
+    });
+    if let Some(e) = &report.delete_failed {
+        let server = match &report.revocation {
+            Some(Ok(())) => "the server revoked the session, but ",
+            _ => "",
+        };
+        let failure = Failure::new(
+            exit::RETRYABLE,
+            "delete_failed",
+            format!("{server}the session could not be deleted on this machine ({e}); fix that and run `spec-kitty auth logout` again"),
+        );
+        let body = LogoutReport {
+            logged_out: false,
+            removed: false,
+            revocation,
+        };
+        return out.failure(&body, &failure);
+    }
     let body = LogoutReport {
         logged_out: true,
         removed: report.removed,
-        revocation: report.revocation.as_ref().map(|r| match r {
-            Ok(()) => "revoked".to_string(),
-            Err(reason) => format!("not revoked: {reason}"),
-        }),
+        revocation,
     };
     out.success(&body, || match (&report.removed, &report.revocation) {
         (false, _) => eprintln!("Not logged in; nothing to do."),
