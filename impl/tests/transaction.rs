@@ -125,10 +125,17 @@ fn stale_rejection_does_not_adopt_a_missing_session() {
     let report = run(&root, &saas.uri(), &current, Duration::from_secs(2));
     assert_eq!(report.outcome, Outcome::CurrentRejectionCleared);
     // Not "revoked by the server": the session was removed here, and the message says so.
-    assert!(matches!(
-        report.result,
-        Err(AuthError::Relogin(ReloginCause::RemovedLocally))
-    ));
+    let err = report.result.unwrap_err();
+    assert!(
+        matches!(err, AuthError::Relogin(ReloginCause::RemovedLocally)),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("removed on this machine") && !message.contains("revoked"),
+        "{message}"
+    );
+    assert_eq!(err.code(), "session_removed");
     assert!(persisted(&root).is_none());
 }
 
