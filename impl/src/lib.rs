@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod deadline;
 pub mod doctor;
 pub mod ended;
+pub mod exit;
 pub mod fsutil;
 pub mod hooks;
 pub mod lock;

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn run(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap()
+    common::bounded_output(&mut cmd)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -273,7 +273,7 @@ fn logout_revokes_at_the_server_and_deletes() {
     assert!(!s.saas.session(&s.seeded.session_id).unwrap().active);
     let out = run(s.cmd().tap_args(&["auth", "logout"]));
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("Not logged in"));
+    assert!(text(&out.stdout).contains("Not logged in"));
 }
 
 #[test]
@@ -311,6 +311,28 @@ fn headless_login_runs_the_device_flow_and_writes_a_full_session() {
     for token in saas.issued_tokens() {
         assert!(!stderr.contains(&token) && !text(&out.stdout).contains(&token));
     }
+}
+
+/// Without `--headless` the device flow still runs (the page is only opened when a graphical
+/// session is visible and a person is at the terminal; neither holds here), and the human
+/// result is on stdout.
+#[test]
+fn login_without_headless_runs_the_device_flow_too() {
+    let mut config = SaasConfig::default();
+    config.device.interval_s = 0;
+    let saas = fake_saas::FakeSaas::start(config).unwrap();
+    let root = Root::new();
+    let mut cmd = spec_kitty_cmd(&root, Some(&saas.url()));
+    cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    let out = run(cmd.tap_args(&["auth", "login"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("enter the code"));
+    assert!(
+        text(&out.stdout).starts_with("Logged in as"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(root.store().read().unwrap().is_some());
 }
 
 #[test]

@@ -36,7 +36,7 @@ impl Fixture {
     }
 
     fn json(&self, args: &[&str]) -> (Output, Value) {
-        let out = self.cmd().args(args).output().unwrap();
+        let out = common::bounded_output(self.cmd().args(args));
         let json = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
         (out, json)
@@ -170,7 +170,12 @@ fn an_orphan_is_found_and_swept_but_the_singleton_and_decoys_are_untouched() {
     let (_, b) = f.json(&["sync", "start", "--json"]);
     let b_pid = b["pid"].as_u64().unwrap() as u32;
     // Two decoys: one says nothing about itself, one lies that it is our daemon with pid B's.
-    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    // Carries the root, so the root's cleanup stops it even when an assertion fails first.
+    let mut sleeper = Command::new("sleep")
+        .arg("30")
+        .env("SPEC_KITTY_HOME", f.root.root.base())
+        .spawn()
+        .unwrap();
     let _plain = decoy(
         f.root.daemon_ports.1,
         r#"{"status":"ok","service":"something else"}"#.into(),
@@ -289,7 +294,7 @@ fn with_sync_enabled_enqueue_ensures_the_daemon_and_without_it_nothing_starts() 
         if enabled {
             cmd.env("SPEC_KITTY_ENABLE_SAAS_SYNC", "1");
         }
-        cmd.stdin(Stdio::null()).output().unwrap()
+        common::bounded_output(&mut cmd)
     };
     assert!(enqueue(false).status.success());
     assert!(
@@ -308,18 +313,13 @@ fn with_sync_enabled_enqueue_ensures_the_daemon_and_without_it_nothing_starts() 
 fn the_daemon_drains_the_queue_on_its_tick() {
     let s = seeded_fixture();
     for i in 0..3 {
-        let out = s
-            .cmd()
-            .args([
-                "sync",
-                "enqueue",
-                "mission_created",
-                "--payload",
-                &format!("{{\"n\": {i}}}"),
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = common::bounded_output(s.cmd().args([
+            "sync",
+            "enqueue",
+            "mission_created",
+            "--payload",
+            &format!("{{\"n\": {i}}}"),
+        ]));
         assert!(
             out.status.success(),
             "{}",
@@ -331,13 +331,11 @@ fn the_daemon_drains_the_queue_on_its_tick() {
         0,
         "sync is disabled: nothing sent yet"
     );
-    let started = s
-        .cmd()
-        .env("SPEC_KITTY_DAEMON_TICK_S", "0.2")
-        .args(["sync", "start"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let started = common::bounded_output(
+        s.cmd()
+            .env("SPEC_KITTY_DAEMON_TICK_S", "0.2")
+            .args(["sync", "start"]),
+    );
     assert!(started.status.success());
     assert!(
         s.saas.wait_for_events(3, Duration::from_secs(10)),

@@ -52,7 +52,7 @@ impl Doc {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        common::bounded_output(self.cmd().args(args))
     }
 
     fn doctor(&self, extra: &[&str]) -> (i32, Value) {
@@ -243,6 +243,64 @@ fn f008_an_unreadable_session_and_f009_unsafe_modes() {
             .contains("chmod 700"),
         "{f9}"
     );
+}
+
+/// A session that cannot be reached for a passing reason (here the auth directory is a file) is
+/// F-013, whose fix never deletes anything; on a root that never had a session, F-001 says so
+/// instead of calling it a legitimate end.
+#[test]
+fn f013_an_inaccessible_session_is_never_answered_with_a_delete() {
+    let d = Doc::bare();
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 1);
+    let f1 = finding(&report, "F-001");
+    let described = f1["remediation"]["description"].as_str().unwrap();
+    assert!(!described.contains("legitimate end"), "{f1}");
+    assert!(f1["summary"]
+        .as_str()
+        .unwrap()
+        .contains("no session has been recorded"));
+
+    std::fs::create_dir_all(d.base()).unwrap();
+    std::fs::write(d.root().root.auth_dir(), b"").unwrap();
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["session"]["state"], "error");
+    let f = finding(&report, "F-013");
+    assert!(
+        f["summary"].as_str().unwrap().contains("Not a directory"),
+        "{f}"
+    );
+    let fix = f["remediation"]["command"].as_str().unwrap();
+    assert!(!fix.contains("logout") && !fix.contains("login"), "{f}");
+    assert!(!ids(&report).contains(&"F-008".to_string()));
+}
+
+/// Unusable daemon settings are reported (doctor: F-014, no guessed scan, `--reset` sweeps
+/// nothing; `sync status`: a configuration error), never silently replaced by the default range.
+#[test]
+fn f014_unusable_daemon_settings_are_reported_not_guessed() {
+    let d = Doc::seeded(3600, 86_400);
+    let with_bad_ports = |args: &[&str]| {
+        let out = common::bounded_output(d.cmd().env("SPEC_KITTY_DAEMON_PORTS", "abc").args(args));
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), json)
+    };
+    let (_, report) = with_bad_ports(&["auth", "doctor", "--json"]);
+    let f = finding(&report, "F-014");
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("SPEC_KITTY_DAEMON_PORTS"),
+        "{f}"
+    );
+    assert!(report["daemon"]["config_error"].is_string());
+    let (_, report) = with_bad_ports(&["auth", "doctor", "--json", "--reset"]);
+    assert_eq!(report["repairs"][0]["ok"], false, "{report}");
+    let (code, status) = with_bad_ports(&["sync", "status", "--json"]);
+    assert_eq!(code, 2, "{status}");
+    assert_eq!(status["error"]["code"], "config");
 }
 
 #[test]

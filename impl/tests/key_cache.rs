@@ -17,7 +17,7 @@ use spec_kitty::storage::{
 };
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const TTL: Duration = Duration::from_secs(120);
@@ -241,7 +241,7 @@ fn a_disabled_cache_reads_and_writes_as_before() {
 // ---- the binary (production prefix) --------------------------------------------------------
 
 fn run(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap()
+    common::bounded_output(&mut cmd)
 }
 
 fn text(bytes: &[u8]) -> String {

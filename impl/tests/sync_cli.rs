@@ -12,11 +12,11 @@ use spec_kitty::lock::RefreshLock;
 use spec_kitty::storage::SessionStore;
 use spec_kitty::sync::EventQueue;
 use std::collections::HashSet;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 fn run(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap()
+    common::bounded_output(&mut cmd)
 }
 
 fn text(b: &[u8]) -> String {

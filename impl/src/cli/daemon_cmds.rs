@@ -3,7 +3,7 @@
 
 use super::output::{exit, Failure, Output};
 use crate::daemon::client::ControlClient;
-use crate::daemon::config::DaemonConfig;
+use crate::daemon::config::{ConfigError, DaemonConfig};
 use crate::daemon::control::{self, State};
 use crate::daemon::orphans::{self, Kind, Listener, SweepResult};
 use crate::daemon::server::{self, Ending};
@@ -27,14 +27,15 @@ pub fn start(root: &RuntimeRoot, out: Output, force_new: bool) -> i32 {
             } else {
                 "started"
             };
-            eprintln!(
+            println!(
                 "Sync daemon {verb}: pid {} on 127.0.0.1:{} (version {}).",
                 started.pid, started.port, started.package_version
             );
             if let Some(r) = &started.replaced {
-                eprintln!(
-                    "Replaced the daemon of another version (pid {:?}, {}).",
-                    r.pid, r.reason
+                println!(
+                    "Replaced the daemon of another version ({}, {}).",
+                    orphans::pid_text(r.pid),
+                    r.reason
                 );
             }
         }),
@@ -46,8 +47,12 @@ pub fn start(root: &RuntimeRoot, out: Output, force_new: bool) -> i32 {
 pub fn stop(root: &RuntimeRoot, out: Output) -> i32 {
     match control::stop(root) {
         Ok(stopped) => out.success(&stopped, || match &stopped.stopped {
-            Some(r) => eprintln!("Stopped the sync daemon (pid {:?}, {}).", r.pid, r.reason),
-            None => eprintln!("No sync daemon is running."),
+            Some(r) => println!(
+                "Stopped the sync daemon ({}, {}).",
+                orphans::pid_text(r.pid),
+                r.reason
+            ),
+            None => println!("No sync daemon is running."),
         }),
         Err(e) => out.fail(&Failure::new(exit::RETRYABLE, "daemon_stop_failed", e)),
     }
@@ -60,15 +65,16 @@ pub struct DaemonReport {
     pub orphans: Vec<Listener>,
 }
 
-/// Observes the recorded daemon and scans for orphans. Read-only.
-pub fn daemon_report(root: &RuntimeRoot) -> DaemonReport {
-    let config = DaemonConfig::from_env().unwrap_or_default();
+/// Observes the recorded daemon and scans for orphans. Read-only. Fails only when the daemon
+/// settings cannot be used (the range to scan would be a guess).
+pub fn daemon_report(root: &RuntimeRoot) -> Result<DaemonReport, ConfigError> {
+    let config = DaemonConfig::from_env()?;
     let daemon = control::status(root, &ControlClient::new());
     let orphans: Vec<Listener> = orphans::scan(root, &config, daemon.record.as_ref())
         .into_iter()
         .filter(|l| matches!(l.kind, Kind::Orphan | Kind::OtherRoot))
         .collect();
-    DaemonReport { daemon, orphans }
+    Ok(DaemonReport { daemon, orphans })
 }
 
 /// The daemon part of `sync status`, for people.
@@ -148,12 +154,15 @@ pub fn sweep(root: &RuntimeRoot, out: Output, force: bool) -> i32 {
     }
     out.success(&report, || {
         if report.results.is_empty() {
-            eprintln!("No orphan daemons.");
+            println!("No orphan daemons.");
         }
         for r in &report.results {
-            eprintln!(
-                "port {}: pid {:?} {} ({})",
-                r.port, r.pid, r.result, r.reason
+            println!(
+                "port {}: {} {} ({})",
+                r.port,
+                orphans::pid_text(r.pid),
+                r.result,
+                r.reason
             );
         }
     })

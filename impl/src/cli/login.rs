@@ -1,6 +1,10 @@
-//! `spec-kitty auth login --headless`: the RFC 8628 device flow, then a complete session built
-//! as the original builds it (profile from `/api/v1/me`, the default team picked by the client,
-//! every key present), saved under the refresh lock.
+//! `spec-kitty auth login`: the RFC 8628 device flow, then a complete session built as the
+//! original builds it (profile from `/api/v1/me`, the default team picked by the client, every
+//! key present), saved under the refresh lock.
+//!
+//! The device flow works everywhere (ssh, containers, CI): the URL and code are always printed.
+//! Without `--headless`, when a graphical session is visible, the verification page is also
+//! opened with `xdg-open` as a convenience; nothing depends on it.
 
 use super::output::{exit, Failure, Output};
 use crate::lock::RefreshLock;
@@ -57,7 +61,7 @@ pub fn run(root: &RuntimeRoot, headless: bool, out: Output) -> i32 {
                 auth_method: Some(session.auth_method.clone()),
             };
             out.success(&body, || {
-                eprintln!("Logged in as {} <{}>.", session.name, session.email)
+                println!("Logged in as {} <{}>.", session.name, session.email)
             })
         }
         Err(failure) => out.failure(&failed, &failure),
@@ -65,17 +69,10 @@ pub fn run(root: &RuntimeRoot, headless: bool, out: Output) -> i32 {
 }
 
 fn login(root: &RuntimeRoot, headless: bool) -> Result<StoredSession, Failure> {
-    if !headless {
-        return Err(Failure::new(
-            exit::USAGE,
-            "usage",
-            "browser login is not available in this build: run `spec-kitty auth login --headless`",
-        ));
-    }
     let url = saas_url().map_err(|e| Failure::new(exit::USAGE, "config", e))?;
     let client = OAuthClient::new(&url, crate::oauth::DEFAULT_TIMEOUT)
         .map_err(|e| Failure::new(exit::RETRYABLE, "network", e))?;
-    let grant = device_flow(&client)?;
+    let grant = device_flow(&client, !headless)?;
     let session = build_session(&client, grant)
         .map_err(|message| Failure::new(exit::RETRYABLE, "login_incomplete", message))?;
     let settings = RefreshSettings::current();
@@ -98,13 +95,14 @@ fn login(root: &RuntimeRoot, headless: bool) -> Result<StoredSession, Failure> {
     Ok(session)
 }
 
-/// RFC 8628: show the code, poll until approved, denied or expired.
-fn device_flow(client: &OAuthClient) -> Result<TokenGrant, Failure> {
+/// RFC 8628: show the code (and open the page when asked and possible), poll until approved,
+/// denied or expired.
+fn device_flow(client: &OAuthClient, open_browser: bool) -> Result<TokenGrant, Failure> {
     let auth = client.device_authorize(SCOPE).map_err(|e| {
         Failure::new(
             exit::RETRYABLE,
             "network",
-            format!("cannot start the login: {e}"),
+            format!("cannot start the login: {e}; check SPEC_KITTY_SAAS_URL and the network, then try again"),
         )
     })?;
     eprintln!(
@@ -114,6 +112,13 @@ fn device_flow(client: &OAuthClient) -> Result<TokenGrant, Failure> {
     if let Some(complete) = &auth.verification_uri_complete {
         eprintln!("  (or open {complete})");
     }
+    if open_browser {
+        open_in_browser(
+            auth.verification_uri_complete
+                .as_deref()
+                .unwrap_or(&auth.verification_uri),
+        );
+    }
     eprintln!("Waiting for approval...");
     let lifetime = Duration::from_secs(auth.expires_in).min(MAX_CODE_LIFETIME);
     let deadline = Instant::now() + lifetime;
@@ -122,7 +127,7 @@ fn device_flow(client: &OAuthClient) -> Result<TokenGrant, Failure> {
         Failure::new(
             exit::RELOGIN,
             "login_code_expired",
-            "the login code expired before it was approved: run `spec-kitty auth login --headless` again",
+            "the login code expired before it was approved: run `spec-kitty auth login` again",
         )
     };
     let mut failures = 0;
@@ -142,7 +147,7 @@ fn device_flow(client: &OAuthClient) -> Result<TokenGrant, Failure> {
                 return Err(Failure::new(
                     exit::RELOGIN,
                     "login_denied",
-                    "the login was denied: run `spec-kitty auth login --headless` to try again",
+                    "the login was denied: run `spec-kitty auth login` to try again",
                 ))
             }
             DevicePoll::Expired => return Err(expired()),
@@ -157,6 +162,33 @@ fn device_flow(client: &OAuthClient) -> Result<TokenGrant, Failure> {
                 }
             }
         }
+    }
+}
+
+/// Opens `url` with `xdg-open` when a graphical session is visible (`DISPLAY` or
+/// `WAYLAND_DISPLAY`) and a person is at the terminal; otherwise does nothing. The URL carries
+/// the short-lived user code, never a token. The opener is not waited for: a browser may stay.
+fn open_in_browser(url: &str) {
+    use std::io::IsTerminal;
+    let graphical = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    if !graphical || !std::io::stderr().is_terminal() || !url.starts_with("http") {
+        return;
+    }
+    let spawned = std::process::Command::new("xdg-open")
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            // Reaped in the background so no zombie outlives the opener.
+            std::thread::spawn(move || child.wait());
+            eprintln!("  (opened in your browser)");
+        }
+        Err(_) => tracing::debug!("xdg-open is not available; open the URL yourself"),
     }
 }
 

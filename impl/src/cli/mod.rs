@@ -19,18 +19,6 @@ use clap::{Args, Parser, Subcommand};
 use output::{Failure, Output};
 use std::ffi::OsString;
 
-const DOCTOR_HELP: &str = "\
-Without a repair flag doctor only reads: no file is written, no lock taken beyond a
-non-blocking probe, no process signalled, no network beyond loopback daemon probes.
-
-Exit codes: 0 no critical finding remains, 1 one does, 2 internal error.
-
-Findings: F-001 no session, F-002 orphan daemons, F-003 stuck refresh lock, F-004 daemon
-version mismatch, F-005 daemon not running or unhealthy, F-006 daemon memory differs from
-disk, F-007 lock holder on another host, F-008 unreadable session file, F-009 unsafe file
-modes, F-010 refresh token expired, F-011 leftover lock record, F-012 server refuses the
-session (with --server).";
-
 /// Pieces of the help texts below (`concat!` needs literals, hence macros).
 macro_rules! exit_codes {
     () => {
@@ -57,7 +45,8 @@ macro_rules! environment {
         "
 Environment:
   SPEC_KITTY_HOME       runtime root (default ~/.spec-kitty)
-  SPEC_KITTY_SAAS_URL   SaaS base URL, http(s)://host[:port] (required for login, refresh, logout)
+  SPEC_KITTY_SAAS_URL   SaaS base URL, http(s)://host[:port][/path] (required for login, refresh,
+                        logout and sync)
   SPEC_KITTY_LOG        log filter for stderr, e.g. `info` or `spec_kitty=debug`
   SPEC_KITTY_KEY_CACHE_TTL  seconds the derived key stays in the kernel keyring (default 900, 0: off)
   SPEC_KITTY_ENABLE_SAAS_SYNC  1/true/yes/on: `sync enqueue` tries once to send the queue
@@ -80,24 +69,26 @@ and serves GET /api/health on 127.0.0.1 only.
     environment!()
 );
 
-const ROOT_HELP: &str = concat!(
-    exit_codes!(),
-    "  4  `sync`: the event queue database is damaged (left in place)\n",
+const DOCTOR_HELP: &str = concat!(
+    "\
+Without a repair flag doctor only reads: no file is written, no lock taken beyond a
+non-blocking probe, no process signalled, no network beyond loopback daemon probes.
+
+Exit codes: 0 no critical finding remains, 1 one does, 2 internal error.
+
+Findings: F-001 no session, F-002 orphan daemons, F-003 stuck refresh lock, F-004 daemon
+version mismatch, F-005 daemon not running or unhealthy, F-006 daemon memory differs from
+disk, F-007 lock holder on another host, F-008 unreadable session file, F-009 unsafe file
+modes, F-010 refresh token expired, F-011 leftover lock record, F-012 server refuses the
+session (with --server), F-013 session file not accessible right now (fix the cause; never
+delete), F-014 unusable daemon settings.
+",
     json_convention!(),
     environment!()
 );
 
-const AUTH_HELP: &str = concat!(exit_codes!(), json_convention!(), environment!());
-
-const TOKEN_HELP: &str = concat!(
-    exit_codes!(),
-    "
-stdout holds the token and nothing else; every message goes to stderr.
-",
-    environment!()
-);
-
-const SYNC_HELP: &str = "\
+const SYNC_HELP: &str = concat!(
+    "\
 Exit codes:
   0  success: the event is recorded (`enqueue`, whatever its final sync did), the queue was sent
      or had nothing to send, or nothing was sent because the session has no private teamspace
@@ -121,8 +112,35 @@ With --json, stdout holds exactly one JSON object on every exit path:
   now      {ok, result: delivered|nothing_to_send|partial|skipped|failed, sent, duplicates,
            not_taken, batches, remaining, diagnostic_code}
   status   {ok, queue_file, queue_depth, oldest_event_at, oldest_event_age_s,
-           last_successful_sync_at, sync_enabled}
-and a failure adds \"error\": {code, message, exit_code}. See docs/sync.md.";
+           last_successful_sync_at, sync_enabled, daemon{state, pid, port, ...}, orphans[]}
+and a failure adds \"error\": {code, message, exit_code}. See docs/sync.md.
+",
+    environment!()
+);
+
+/// `spec-kitty auth --help` and `spec-kitty sync --help`: what every subcommand shares.
+const GROUP_HELP: &str = concat!(
+    "Run `spec-kitty <group> <command> --help` for a command's exit codes and output.\n",
+    json_convention!(),
+    environment!()
+);
+
+const ROOT_HELP: &str = concat!(
+    exit_codes!(),
+    "  4  `sync`: the event queue database is damaged (left in place)\n",
+    json_convention!(),
+    environment!()
+);
+
+const AUTH_HELP: &str = concat!(exit_codes!(), json_convention!(), environment!());
+
+const TOKEN_HELP: &str = concat!(
+    exit_codes!(),
+    "
+stdout holds the token and nothing else; every message goes to stderr.
+",
+    environment!()
+);
 
 /// spec-kitty: keep a CLI login alive across many processes and checkouts.
 #[derive(Debug, Parser)]
@@ -138,10 +156,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Log in, inspect the session, print a token, log out.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = GROUP_HELP)]
     Auth(AuthCommand),
     /// The sync queue and the per-user sync daemon: record, send, start, stop, inspect.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = GROUP_HELP)]
     Sync(SyncCommand),
 }
 
@@ -191,7 +209,8 @@ enum AuthCommand {
     Status(JsonFlag),
     /// Print a valid access token on stdout, refreshing it first if it expires within 5 s.
     ///
-    /// The scriptable way to get a token: `curl -H "Authorization: Bearer $(spec-kitty auth token)"`.
+    /// The scriptable way to get a token, keeping it out of every argv (where `ps` shows it):
+    /// `spec-kitty auth token | sed 's/^/Authorization: Bearer /' | curl -H @- URL`.
     #[command(after_help = TOKEN_HELP)]
     Token,
     /// Log in with the device authorization flow (RFC 8628).
@@ -234,7 +253,8 @@ struct JsonFlag {
 
 #[derive(Debug, Args)]
 struct LoginArgs {
-    /// Do not open a browser: print a URL and a code to enter on any device.
+    /// Never open a browser (the URL and code to enter on any device are always printed;
+    /// without this flag the page is also opened when a graphical session is visible).
     #[arg(long)]
     headless: bool,
     /// Print one JSON document on stdout instead of text.
@@ -252,7 +272,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
             let code = e.exit_code();
             if wants_json && e.use_stderr() {
                 // Still one JSON document: a script parsing stdout learns it was a usage error.
-                let message = e.kind().as_str().unwrap_or("invalid arguments");
+                // clap's own first line names what was wrong ("unrecognized subcommand 'x'").
+                let rendered = e.render().to_string();
+                let first = rendered.lines().next().unwrap_or_default();
+                let detail = first.trim_start_matches("error:").trim();
+                let message = if detail.is_empty() {
+                    e.kind().as_str().unwrap_or("invalid arguments")
+                } else {
+                    detail
+                };
                 Output { json: true }.document_only(&Failure::new(code, "usage", message));
             }
             return code;

@@ -10,17 +10,8 @@ use crate::refresh::AuthError;
 use serde::Serialize;
 use std::io::IsTerminal;
 
-/// Exit codes shared by every command.
-pub mod exit {
-    /// Success.
-    pub const OK: i32 = 0;
-    /// Not authenticated / a new login is needed (the message names the cause).
-    pub const RELOGIN: i32 = 1;
-    /// Usage or configuration error (e.g. `SPEC_KITTY_SAAS_URL` unset or malformed).
-    pub const USAGE: i32 = 2;
-    /// Retryable: lock busy, network failure or timeout. Nothing was deleted.
-    pub const RETRYABLE: i32 = 3;
-}
+/// Exit codes shared by every command (owned by [`crate::exit`]).
+pub use crate::exit;
 
 /// A failure as every command reports it.
 #[derive(Debug, Clone, Serialize)]

@@ -78,11 +78,11 @@ pub fn logout(root: &RuntimeRoot, out: Output) -> i32 {
         revocation,
     };
     out.success(&body, || match (&report.removed, &report.revocation) {
-        (false, _) => eprintln!("Not logged in; nothing to do."),
-        (true, Some(Err(reason))) => eprintln!(
+        (false, _) => println!("Not logged in; nothing to do."),
+        (true, Some(Err(reason))) => println!(
             "Logged out locally; the server could not be told ({reason}), the session will expire on its own."
         ),
-        (true, _) => eprintln!("Logged out."),
+        (true, _) => println!("Logged out."),
     })
 }
 
@@ -115,7 +115,7 @@ fn force_delete(root: &RuntimeRoot, out: Output, why: &dyn std::fmt::Display) ->
                 revocation: None,
             };
             out.success(&body, || {
-                eprintln!("Removed the unreadable session ({why}).")
+                println!("Removed the unreadable session ({why}).")
             })
         }
         Err(e) => {

@@ -237,7 +237,10 @@ pub fn status(root: &RuntimeRoot, out: Output) -> i32 {
         #[serde(flatten)]
         daemon: super::daemon_cmds::DaemonReport,
     }
-    let daemon = super::daemon_cmds::daemon_report(root);
+    let daemon = match super::daemon_cmds::daemon_report(root) {
+        Ok(daemon) => daemon,
+        Err(e) => return out.fail(&Failure::new(exit::USAGE, "config", e)),
+    };
     match SyncStatusReport::read(root, crate::now()) {
         Ok(queue) => {
             let full = Full { queue, daemon };

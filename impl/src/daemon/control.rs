@@ -307,18 +307,10 @@ fn wait_healthy(
     }
 }
 
-/// Whether `pid` is alive and ours (for reports).
-pub fn pid_alive(pid: u32) -> bool {
-    procfs::is_alive(pid) && procfs::is_ours(pid)
-}
-
 /// With `SPEC_KITTY_ENABLE_SAAS_SYNC` truthy, ensures the daemon the way `sync start` does (the
 /// commands that need sync call this); without it, starts nothing. `None` when not enabled.
 pub fn ensure_if_enabled(root: &RuntimeRoot) -> Option<Result<Started, ControlError>> {
-    let enabled = std::env::var(crate::paths::ENABLE_SYNC_ENV)
-        .map(|v| crate::paths::is_truthy(&v))
-        .unwrap_or(false);
-    if !enabled {
+    if !crate::paths::sync_enabled() {
         return None;
     }
     Some(

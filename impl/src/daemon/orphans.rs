@@ -189,3 +189,9 @@ pub fn remove(client: &ControlClient, port: u16, pid: u32, tokens: &[DaemonRecor
     }
     done("failed", "still running after SIGKILL")
 }
+
+/// `pid 123`, or `pid unknown` when the process could not be identified (for people: the
+/// JSON carries the `Option`).
+pub fn pid_text(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"))
+}

@@ -115,6 +115,9 @@ pub struct DaemonFacts {
     pub state_file_error: Option<String>,
     /// The fingerprint of the session the daemon holds in memory.
     pub session_fingerprint: Option<String>,
+    /// `SPEC_KITTY_DAEMON_PORTS` / `_TICK_S` cannot be used (then no orphan scan was made: the
+    /// range to scan is unknown).
+    pub config_error: Option<String>,
 }
 
 /// A path whose mode lets other users in.
@@ -130,11 +133,14 @@ pub fn gather(root: &RuntimeRoot, stuck_threshold: Duration) -> Facts {
     let now = crate::now();
     let client = ControlClient::new();
     let daemon_status = control::status(root, &client);
-    let config = DaemonConfig::from_env().unwrap_or_default();
-    let orphans = orphans::scan(root, &config, daemon_status.record.as_ref())
-        .into_iter()
-        .filter(|l| matches!(l.kind, Kind::Orphan | Kind::OtherRoot))
-        .collect();
+    let config = DaemonConfig::from_env();
+    let orphans = match &config {
+        Ok(config) => orphans::scan(root, config, daemon_status.record.as_ref())
+            .into_iter()
+            .filter(|l| matches!(l.kind, Kind::Orphan | Kind::OtherRoot))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     Facts {
         generated_at: format_report_time(now),
         auth_root: root.base().display().to_string(),
@@ -153,6 +159,7 @@ pub fn gather(root: &RuntimeRoot, stuck_threshold: Duration) -> Facts {
                 .as_ref()
                 .and_then(|h| h.session.as_ref())
                 .map(|s| s.fingerprint.clone()),
+            config_error: config.err().map(|e| e.to_string()),
         },
         orphans,
         unsafe_modes: unsafe_modes(root),

@@ -86,19 +86,25 @@ fn session(facts: &Facts, out: &mut Vec<Finding>) {
     let s = &facts.session;
     match s.state.as_str() {
         "absent" => {
-            let cause = match &s.ended {
-                Some(e) => format!("the last session ended at {}: {}", e.at, e.message),
-                None => "no record says why".to_string(),
+            let (cause, description) = match &s.ended {
+                Some(e) => (
+                    format!("the last session ended at {}: {}", e.at, e.message),
+                    "log in again; the cause above is a legitimate end of the last session",
+                ),
+                None => (
+                    "no session has been recorded on this machine".to_string(),
+                    "log in; no earlier session here ended (or its record was removed)",
+                ),
             };
             out.push(finding(
                 "F-001",
                 Severity::Critical,
                 format!("no session: not logged in ({cause})"),
                 "spec-kitty auth login",
-                "log in again; the cause above is a legitimate end of the last session",
+                description,
             ));
         }
-        "unreadable" | "error" => out.push(finding(
+        "unreadable" => out.push(finding(
             "F-008",
             Severity::Critical,
             format!(
@@ -107,6 +113,18 @@ fn session(facts: &Facts, out: &mut Vec<Finding>) {
             ),
             "spec-kitty auth logout && spec-kitty auth login",
             "the file was left in place; logging out removes it (fix the mode instead if that is the reason)",
+        )),
+        // A passing reason (e.g. a parent directory's permissions): nothing is wrong with the
+        // session itself, so the fix is never to delete it.
+        "error" => out.push(finding(
+            "F-013",
+            Severity::Critical,
+            format!(
+                "the session file cannot be accessed right now: {}",
+                s.error.as_deref().unwrap_or("unknown reason")
+            ),
+            "spec-kitty auth status",
+            "fix what the message names (often a directory's permissions or ownership), then check again; the session was not touched and needs no new login",
         )),
         _ => {}
     }
@@ -184,6 +202,15 @@ fn lock(facts: &Facts, out: &mut Vec<Finding>) {
 
 fn daemon(facts: &Facts, out: &mut Vec<Finding>) {
     let d = &facts.daemon;
+    if let Some(error) = &d.config_error {
+        out.push(finding(
+            "F-014",
+            Severity::Warn,
+            format!("the daemon settings cannot be used ({error}); orphans were not looked for"),
+            "unset SPEC_KITTY_DAEMON_PORTS SPEC_KITTY_DAEMON_TICK_S",
+            "or set them to valid values; `sync start` refuses to run until then",
+        ));
+    }
     match d.state {
         State::VersionMismatch => out.push(finding(
             "F-004",

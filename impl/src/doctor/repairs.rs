@@ -34,7 +34,16 @@ pub struct Repair {
 
 /// `--reset`: sweeps orphan daemons of this root (never the recorded singleton).
 pub fn reset(root: &RuntimeRoot) -> Repair {
-    let config = DaemonConfig::from_env().unwrap_or_default();
+    let config = match DaemonConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            return Repair {
+                action: "reset",
+                ok: false,
+                result: format!("nothing swept: {e}"),
+            }
+        }
+    };
     let recorded = control::status(root, &ControlClient::new()).record;
     let found = orphans::scan(root, &config, recorded.as_ref());
     let results = orphans::sweep(&found, false, &[]);
@@ -43,8 +52,11 @@ pub fn reset(root: &RuntimeRoot) -> Repair {
         .iter()
         .map(|r| {
             format!(
-                "port {} pid {:?}: {} ({})",
-                r.port, r.pid, r.result, r.reason
+                "port {} {}: {} ({})",
+                r.port,
+                crate::daemon::orphans::pid_text(r.pid),
+                r.result,
+                r.reason
             )
         })
         .collect();

@@ -21,12 +21,23 @@ pub const MAX_ACCESS_LIFETIME_S: i64 = 30 * 86_400;
 pub const MAX_REFRESH_LIFETIME_S: i64 = 3650 * 86_400;
 
 /// What one HTTP exchange returned, before any interpretation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpAnswer {
     pub status: u16,
     /// The `Location` header of a redirect, for the message (never followed).
     pub location: Option<String>,
+    /// May hold tokens (a 200 from the token endpoint): never in `Debug`.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpAnswer")
+            .field("status", &self.status)
+            .field("location", &self.location)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 /// When the refresh token expires, as the server said it.
@@ -335,6 +346,17 @@ fn sanitize(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn debug_never_shows_the_body() {
+        let a = answer(
+            200,
+            br#"{"access_token": "at-secret", "refresh_token": "rt-secret"}"#,
+        );
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("200") && shown.contains("bytes"), "{shown}");
+    }
 
     fn answer(status: u16, body: &[u8]) -> HttpAnswer {
         HttpAnswer {

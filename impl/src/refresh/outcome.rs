@@ -5,6 +5,7 @@
 //! failure are decided here, from types, so what a person reads and what a script parses always
 //! agree and never depend on message text.
 
+use crate::exit;
 use crate::oauth::RejectionReason;
 use crate::paths::PathsError;
 use crate::session::format_report_time;
@@ -246,13 +247,13 @@ impl AuthError {
         }
     }
 
-    /// The CLI exit code: 1 re-login needed, 2 configuration, 3 retryable.
+    /// The CLI exit code ([`crate::exit`]): re-login needed, configuration, or retryable.
     pub fn exit_code(&self) -> i32 {
         match self {
-            AuthError::Relogin(_) => 1,
-            AuthError::Storage(e) if e.is_unreadable_session() => 1,
-            AuthError::Storage(_) | AuthError::Retryable { .. } => 3,
-            AuthError::Config(_) => 2,
+            AuthError::Relogin(_) => exit::RELOGIN,
+            AuthError::Storage(e) if e.is_unreadable_session() => exit::RELOGIN,
+            AuthError::Storage(_) | AuthError::Retryable { .. } => exit::RETRYABLE,
+            AuthError::Config(_) => exit::USAGE,
         }
     }
 

@@ -201,7 +201,8 @@ impl IngressClient {
             let error = serde_json::from_slice::<ErrorAnswer>(&body)
                 .ok()
                 .and_then(|a| a.error)
-                .map(|e| e.chars().take(80).collect());
+                // The server's words end up in a one-line message: no control characters.
+                .map(|e| e.chars().filter(|c| !c.is_control()).take(80).collect());
             return Err(SyncError::Status {
                 url: url.to_string(),
                 status,

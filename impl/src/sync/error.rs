@@ -7,6 +7,7 @@
 
 use super::drain_lock::DrainLockError;
 use super::queue::QueueError;
+use crate::exit;
 use crate::refresh::AuthError;
 use std::fmt;
 
@@ -95,16 +96,16 @@ impl SyncError {
     pub fn exit_code(&self) -> i32 {
         match self {
             SyncError::Auth(e) => e.exit_code(),
-            SyncError::NoPrivateTeam { .. } => 0,
+            SyncError::NoPrivateTeam { .. } => exit::OK,
             SyncError::Status {
                 status: 401 | 403, ..
-            } => 1,
+            } => exit::RELOGIN,
             SyncError::Transport { .. }
             | SyncError::Status { .. }
             | SyncError::Malformed { .. }
-            | SyncError::DrainLock(_) => 3,
-            SyncError::Queue(QueueError::Corrupt { .. }) => 4,
-            SyncError::Queue(_) => 3,
+            | SyncError::DrainLock(_) => exit::RETRYABLE,
+            SyncError::Queue(QueueError::Corrupt { .. }) => exit::QUEUE_DAMAGED,
+            SyncError::Queue(_) => exit::RETRYABLE,
         }
     }
 }

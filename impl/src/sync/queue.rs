@@ -165,6 +165,19 @@ impl EventQueue {
             if let Some(dir) = path.parent() {
                 crate::fsutil::ensure_private_dir(dir).map_err(|e| io(e.to_string()))?;
             }
+            // Created 0600 before SQLite sees it (an empty file is an empty database); SQLite
+            // gives its `-wal` and `-shm` files the database file's mode.
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e.to_string())),
+            }
         }
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create {

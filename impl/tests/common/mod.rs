@@ -52,8 +52,9 @@ impl MockSaas {
     }
 }
 
-/// A temp runtime root with a store keyed by a fixed passphrase (fast to reuse), and a private
-/// range of free loopback ports for any daemon started in it.
+/// A temp runtime root, its production store (this machine's passphrase; the derived key is
+/// cached in the user keyring like the binary's, and dropped again when the root ends), and a
+/// private range of free loopback ports for any daemon started in it.
 pub struct Root {
     pub dir: tempfile::TempDir,
     pub root: RuntimeRoot,
@@ -179,6 +180,53 @@ impl Seeded {
     }
 }
 
+/// How long any one command a test runs may take before the test fails (a hang is a bug).
+pub const COMMAND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `cmd` to completion like [`std::process::Command::output`] (stdin closed, stdout and
+/// stderr captured), but fails the test, killing the process, when it is still running at
+/// [`COMMAND_DEADLINE`].
+pub fn bounded_output(cmd: &mut std::process::Command) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + COMMAND_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{:?} {:?} still ran after {COMMAND_DEADLINE:?}",
+                cmd.get_program(),
+                cmd.get_args().collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
 /// `spec-kitty` with every inherited `SPEC_KITTY_*` removed and the root (and SaaS) set.
 pub fn spec_kitty_cmd(root: &Root, saas_url: Option<&str>) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spec-kitty"));
@@ -186,6 +234,10 @@ pub fn spec_kitty_cmd(root: &Root, saas_url: Option<&str>) -> std::process::Comm
         if key.to_string_lossy().starts_with("SPEC_KITTY_") {
             cmd.env_remove(key);
         }
+    }
+    // Loopback only: never through a proxy the environment may name.
+    for proxy in ["http_proxy", "https_proxy", "all_proxy"] {
+        cmd.env_remove(proxy).env_remove(proxy.to_ascii_uppercase());
     }
     cmd.env("SPEC_KITTY_HOME", root.root.base());
     cmd.env("HOME", root.dir.path());
