@@ -20,6 +20,7 @@ mod child_env;
 mod child_hooks;
 mod cli;
 mod discover;
+mod explore;
 mod interrupt;
 mod legacy;
 mod multicall;
@@ -32,12 +33,17 @@ mod watch;
 
 pub use cli::main as cli_main;
 pub use discover::collect as discover_files;
+pub use explore::{
+    explore, render_text as render_explore_text, write_replays, ExploreOptions, ExploreReport,
+    Mode as ExploreMode, ScheduleSummary,
+};
 pub use interrupt::Cancel;
 pub use multicall::dispatch;
 pub use report::html::{render_index as render_html_index, render_page as render_html};
 pub use report::junit::render as render_junit;
 pub use report::model::{
-    Entry, EntryKind, Failure, Interruption, Lane, ProcessReport, ScenarioReport, Timeline,
+    Entry, EntryKind, Failure, Interruption, Lane, LossVerdict, ProcessReport, ScenarioReport,
+    SessionLoss, Timeline,
 };
 pub use report::text::{render_report as render_text_report, render_timeline};
 pub use run::fixtures::stored_session;
