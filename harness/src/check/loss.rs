@@ -8,7 +8,8 @@
 //!
 //! - legitimate: the server revoked the seeded session (an admin revocation, a logout's
 //!   revocation, or the whole family for a reuse) or its refresh family reached its absolute
-//!   lifetime; or an `auth logout` ran;
+//!   lifetime; the scenario's own fault made the server refuse a refresh; or an `auth logout`
+//!   ran;
 //! - a documented limit (`docs/refresh-transaction.md`, "What the locks cannot stop"): a process
 //!   was killed after the server rotated and before the rotation reached the file, so the file
 //!   kept a spent token (under `reuse = "reject"` the next refresh is refused and clears it); or
@@ -186,6 +187,18 @@ fn legitimate_cause(o: &Observed) -> Option<(String, String)> {
             }
             ServerState::Active => {}
         }
+    }
+    if let Some(j) = o.journal.iter().find(|j| {
+        j.endpoint == "/oauth/token" && j.fault.is_some() && matches!(j.status, Some(400 | 401))
+    }) {
+        return Some((
+            "server_fault".into(),
+            format!(
+                "the fake SaaS refused a refresh ({}) through the scenario's declared fault {:?}",
+                j.status_label(),
+                j.fault.as_deref().unwrap_or("?")
+            ),
+        ));
     }
     o.sc.processes
         .iter()

@@ -102,7 +102,9 @@ impl Chooser for Follow {
 
 /// PCT-style sampling: every process gets a random priority; the highest-priority process that
 /// can move goes on; at `depth - 1` random decisions the process that would go on drops to the
-/// lowest priority (a preemption); with kills, a few random decisions kill instead.
+/// lowest priority (a preemption); with kills, a few random decisions kill instead. One schedule
+/// in four is a plain random walk instead (any process may go on at each decision), which finds
+/// the orderings with many preemptions that PCT makes unlikely.
 #[derive(Debug)]
 pub struct Pct {
     rng: Rng,
@@ -111,6 +113,7 @@ pub struct Pct {
     kill_at: Vec<usize>,
     kills_pending: usize,
     step: usize,
+    walk: bool,
     /// Every decision: its options and the index taken.
     pub taken: Vec<(Vec<Choice>, usize)>,
 }
@@ -119,6 +122,7 @@ impl Pct {
     /// `length`: about how many decisions a schedule takes; `max_kills`: 0 without kills.
     pub fn new(seed: u64, length: usize, max_kills: u32) -> Pct {
         let mut rng = Rng::new(seed);
+        let walk = rng.below(4) == 0;
         let length = length.max(2) as u64;
         let depth = 1 + rng.below(3) as usize;
         let change_at = (1..depth).map(|_| 1 + rng.below(length) as usize).collect();
@@ -135,6 +139,7 @@ impl Pct {
             kill_at,
             kills_pending: 0,
             step: 0,
+            walk,
             taken: Vec::new(),
         }
     }
@@ -163,6 +168,9 @@ impl Pct {
             .collect();
         if moves.is_empty() {
             return kills[self.rng.below(kills.len() as u64) as usize];
+        }
+        if self.walk {
+            return moves[self.rng.below(moves.len() as u64) as usize];
         }
         let best = |me: &mut Pct| {
             *moves

@@ -87,7 +87,7 @@ pub fn render_text(r: &ExploreReport) -> String {
         "the whole space (exhaustive)".to_string()
     } else {
         match &r.stopped_by {
-            Some(why) => format!("stopped by {why}; the space is larger"),
+            Some(why) => format!("stopped by {why} before the space was covered"),
             None => "a sample".to_string(),
         }
     };
