@@ -4,9 +4,10 @@
 //!
 //! Data flows one way: `schema` (a file → validated [`Scenario`]s) → `run` (one scenario as
 //! real processes; uses `sync`, `watch`, `check`, `redact`) → `report` (the
-//! [`ScenarioReport`] model) → renderers (text, HTML, JUnit) and the `cli`. `multicall` and
-//! `legacy` are what children run; `interrupt` turns SIGINT/SIGTERM into a [`Cancel`]. See
-//! `harness/README.md` for the module map.
+//! [`ScenarioReport`] model) → renderers (text, HTML, JUnit) and the `cli`. `explore` runs one
+//! scenario in many orders (each a schedule `run` executes) and writes a failing one as a replay
+//! file. `multicall` and `legacy` are what children run; `interrupt` turns SIGINT/SIGTERM into a
+//! [`Cancel`]. See `harness/README.md` for the module map.
 //!
 //! ```no_run
 //! let scenarios = harness::load_file(std::path::Path::new("scenarios/incident.toml")).unwrap();

@@ -87,6 +87,7 @@ fn kills_cost_the_session_only_as_the_documented_limit_and_never_under_grace() {
     let reject = scenario("refresh-trio-kills.toml", "refresh-trio-kills/reject");
     let r = run(&reject, &options(ExploreMode::Dfs, true, 500, 180));
     assert!(r.exhaustive, "{r:#?}");
+    assert_eq!(r.diverged, 0, "every prefix was followed");
     assert_eq!(r.failed, 0, "{:#?}", r.failures);
     assert!(r.limit_schedules > 0, "no ordering hit the limit: {r:#?}");
     assert!(
@@ -166,6 +167,7 @@ fn the_real_build_survives_every_ordering_with_the_legacy_client() {
     let fixed = scenario("legacy-rotates-behind.toml", "legacy-rotates-behind/fixed");
     let r = run(&fixed, &options(ExploreMode::Dfs, false, 500, 180));
     assert!(r.exhaustive, "{r:#?}");
+    assert_eq!(r.diverged, 0, "every prefix was followed");
     assert_eq!(r.failed, 0, "{:#?}", r.failures);
     assert!(
         r.losses.keys().all(|k| k == "limit:legacy_client"),

@@ -204,3 +204,41 @@ fn scenario_run_judges_expect_always_and_the_universal_invariant() {
     let loss = r.session_loss.expect("the session was lost");
     assert_eq!(loss.kind, "server_fault", "{loss:?}");
 }
+
+#[test]
+fn the_universal_invariant_tells_legitimate_losses_and_limits_apart() {
+    use harness::LossVerdict;
+    // A logout: the server revoked the session at the client's request.
+    let logout =
+        format!("{HEAD}[[process]]\nname = \"L\"\nargs = [\"auth\", \"logout\"]\n[explore]\n");
+    let r = run("logout", &logout);
+    common::assert_passed(&r);
+    let loss = r.session_loss.expect("logged out");
+    assert_eq!(
+        (loss.verdict, loss.kind.as_str()),
+        (LossVerdict::Legitimate, "server_revoked"),
+        "{loss:?}"
+    );
+    // A kill after the rotation (the catalogue's kill-after-network, as an explore file's replay).
+    let kill = |reuse: &str| {
+        format!(
+            "{HEAD}[saas]\nreuse = \"{reuse}\"\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[[process]]\nname = \"B\"\nargs = [\"auth\", \"token\"]\n[explore]\n\n[[step]]\nkill = \"A\"\nat = \"refresh.network_after\"\n[[step]]\nrun = \"B\"\n"
+        )
+    };
+    let r = run("reject", &kill("reject"));
+    common::assert_passed(&r);
+    let loss = r.session_loss.expect("the honest loss");
+    assert_eq!(
+        (loss.verdict, loss.kind.as_str()),
+        (LossVerdict::Limit, "kill_after_rotation"),
+        "{loss:?}"
+    );
+    assert!(
+        loss.cause.contains("A was killed at refresh.network_after"),
+        "{}",
+        loss.cause
+    );
+    let r = run("grace", &kill("grace"));
+    common::assert_passed(&r);
+    assert_eq!(r.session_loss, None, "grace recovers the rotation");
+}

@@ -42,6 +42,10 @@ pub fn write_replays(
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut written = Vec::new();
     for s in which.iter_mut() {
+        if s.steps.is_empty() {
+            // It failed before its first decision (at setup): there is no ordering to replay.
+            continue;
+        }
         let mut why = s.problems.clone();
         if why.is_empty() {
             why.extend(
