@@ -42,7 +42,7 @@ pub struct Cli {
     /// Only scenarios whose id or name contains SUBSTR.
     #[arg(long, value_name = "SUBSTR", global = true)]
     pub filter: Option<String>,
-    /// Scenarios run in parallel (default: the number of CPUs).
+    /// Scenarios (explore: schedules) run in parallel (default: the number of CPUs).
     #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
     pub jobs: Option<usize>,
     /// The executable children run as (`<exe> __exec spec-kitty ...`); default: this one.
@@ -58,8 +58,10 @@ pub enum Command {
     List { paths: Vec<PathBuf> },
     /// Validate scenario files without running anything.
     Check { paths: Vec<PathBuf> },
-    /// Search the orders in which the file's processes may pass its sync points (and, with
-    /// --kills, where they may die) for a broken invariant; write a replay file per failure.
+    /// Search the orders of one file's processes for a broken invariant; a replay file per failure.
+    ///
+    /// Every process is held at every sync point `[explore] points` names; the explorer decides
+    /// who goes on (and, with --kills, who dies) at each, depth-first or at random from a seed.
     Explore(explore::ExploreArgs),
 }
 

@@ -66,9 +66,9 @@ struct Search {
     random_next: u64,
     sampling: bool,
     stopped_by: Option<String>,
-    /// Decisions per schedule so far (PCT's estimate of a schedule's length).
-    decisions: usize,
     diverged: usize,
+    /// Schedules that stopped before their last decision settled (their branches are unknown).
+    cut_short: usize,
     tally: Tally,
 }
 
@@ -111,8 +111,8 @@ pub fn explore(
         random_next: 0,
         sampling: o.mode == Mode::Random,
         stopped_by: None,
-        decisions: 0,
         diverged: 0,
+        cut_short: 0,
         tally: Tally::default(),
     });
     let cv = Condvar::new();
@@ -141,8 +141,12 @@ pub fn explore(
     });
     crate::run::fixtures::forget_shared_salt(&salt);
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    let exhaustive =
-        o.mode == Mode::Dfs && !st.sampling && st.frontier.is_empty() && st.diverged == 0;
+    let exhaustive = o.mode == Mode::Dfs
+        && !st.sampling
+        && st.frontier.is_empty()
+        && st.diverged == 0
+        && st.cut_short == 0
+        && o.run.cancel.signal().is_none();
     let mut report = st.tally.finish();
     report.id = sc.id.clone();
     report.title = sc.title.clone();
@@ -243,11 +247,10 @@ fn worker(
                 (decisions, run, branches, f.diverged)
             }
             Job::Random(i) => {
-                let length = {
-                    let st = state.lock().unwrap_or_else(|p| p.into_inner());
-                    st.decisions / st.tally.report.schedules.max(1)
-                };
-                let mut p = Pct::new(schedule_seed(o.seed, i), length.max(8), policy.kills);
+                // A fixed estimate of a schedule's length (every process passing a few held
+                // points), so a seed samples the same schedules whatever `-j` is.
+                let length = sc.processes.len() * (policy.spec.points.len().min(6) + 1);
+                let mut p = Pct::new(schedule_seed(o.seed, i), length, policy.kills);
                 let (run, decisions) = one(sc, o, policy, &mut p);
                 (decisions, run, Vec::new(), false)
             }
@@ -258,8 +261,9 @@ fn worker(
             cv.notify_all();
             continue;
         }
-        st.decisions += decisions.len();
         st.diverged += usize::from(diverged);
+        let settled = decisions.last().is_some_and(|d| d.reached.is_some());
+        st.cut_short += usize::from(!settled);
         let failed = !run.passed;
         st.tally
             .add(number, &decisions, run, started_at.elapsed().as_secs_f64());

@@ -191,13 +191,19 @@ impl Tally {
 /// What the legacy client did (it reports no refresh outcome), from the one line it prints.
 fn legacy_end(p: &ProcessReport) -> String {
     let said = |s: &str| p.stderr.contains(s);
-    let what = if said("session deleted") {
-        "deleted"
-    } else if said("legacy-client: refreshed") {
-        "refreshed"
-    } else if said("nothing to do") {
-        "nothing to do"
-    } else {
+    let what = [
+        ("session deleted", "deleted"),
+        ("legacy-client: refreshed", "refreshed"),
+        ("nothing to do", "nothing to do"),
+        ("cannot write the session", "write failed"),
+        ("legacy-client: no session", "no session"),
+        ("answered 409", "409"),
+        ("refresh failed", "transient"),
+    ]
+    .iter()
+    .find(|(line, _)| said(line))
+    .map(|(_, what)| *what);
+    let Some(what) = what else {
         return format!("legacy:{}", p.end);
     };
     format!("legacy:{what}")
