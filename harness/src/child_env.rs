@@ -28,13 +28,22 @@ pub const CLOCK_OFFSET_S: &str = "KITTY_SCENARIO_CLOCK_OFFSET_S";
 /// The package version a daemon child reports (models version skew).
 pub const DAEMON_VERSION: &str = "KITTY_SCENARIO_DAEMON_VERSION";
 
+/// A deliberately broken build for this child only (`broken = "..."` on the process; test-only,
+/// see [`BROKEN_STALE_REJECTION_DELETES`]).
+pub const BROKEN: &str = "KITTY_SCENARIO_BROKEN";
+
+/// The value of [`BROKEN`] that sets `spec_kitty::hooks::Overrides::stale_rejection_deletes`:
+/// the stale-rejection branch deletes the session, as the original client did.
+pub const BROKEN_STALE_REJECTION_DELETES: &str = "stale_rejection_deletes";
+
 /// Every variable above: removed from the runner's own environment at start, and reserved (a
 /// scenario's `env` may not set them).
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     SOCKET,
     PROCESS,
     LOCK_WAIT_MS,
     REFRESH_CEILING_MS,
     CLOCK_OFFSET_S,
     DAEMON_VERSION,
+    BROKEN,
 ];

@@ -94,6 +94,8 @@ pub fn install_from_env() {
                 .map(|v| &*Box::leak(v.into_boxed_str())),
             // A daemon this child spawns must be this executable acting as spec-kitty again.
             reexec_prefix: &[child_env::EXEC_ARG, child_env::SPEC_KITTY],
+            stale_rejection_deletes: std::env::var(child_env::BROKEN).ok().as_deref()
+                == Some(child_env::BROKEN_STALE_REJECTION_DELETES),
         },
     };
     if hooks::install(hooks).is_err() {

@@ -45,6 +45,12 @@ pub struct Overrides {
     /// Arguments that make this executable act as `spec-kitty` when re-executed (the runner's
     /// multicall executable needs `["__exec", "spec-kitty"]`); empty for the real binary.
     pub reexec_prefix: &'static [&'static str],
+    /// **A deliberately broken build, for tests only**: the refresh transaction's
+    /// stale-rejection branch deletes the session, as the original client did. It exists so the
+    /// scenario explorer can prove it finds the original incident's bug on its own
+    /// (`harness/SCENARIO_FORMAT.md`, `broken = "stale_rejection_deletes"`); only a test
+    /// executable can set it, never the `spec-kitty` binary.
+    pub stale_rejection_deletes: bool,
 }
 
 /// Everything an executable may install.

@@ -20,7 +20,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Variable names test executables have used to steer a child. None may reach the binary.
-const HOOK_VARIABLES: [&str; 10] = [
+const HOOK_VARIABLES: [&str; 11] = [
     "SPEC_KITTY_SYNC_SOCKET",
     "SPEC_KITTY_SYNC_PROCESS",
     "SPEC_KITTY_TEST_LOCK_WAIT_MS",
@@ -31,6 +31,7 @@ const HOOK_VARIABLES: [&str; 10] = [
     "KITTY_SCENARIO_LOCK_WAIT_MS",
     "KITTY_SCENARIO_REFRESH_CEILING_MS",
     "KITTY_SCENARIO_CLOCK_OFFSET_S",
+    "KITTY_SCENARIO_BROKEN",
 ];
 
 #[test]

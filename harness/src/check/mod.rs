@@ -1,13 +1,16 @@
-//! What is checked after a run: the always-on [`invariants`] and the scenario's `[expect]`
-//! (per process, the session file, the fake SaaS, event order and timing, [`sync`]), each in its own
-//! module, all reading one [`observed::Observed`].
+//! What is checked after a run: the always-on [`invariants`], the scenario's `[expect]`
+//! (per process, the session file, the fake SaaS, event order and timing, [`sync`]) and
+//! `[expect_always]` ([`always`]), each in its own module, all reading one
+//! [`observed::Observed`]; for explore files, [`loss`] judges a lost session's cause.
 //!
 //! Guarantee: [`evaluate`] returns every failure (invariants first), never only the first;
 //! checks read, they never act.
 
+pub mod always;
 pub mod daemons;
 pub mod events;
 pub mod invariants;
+pub mod loss;
 pub mod observed;
 pub mod process;
 pub mod saas;
@@ -27,6 +30,7 @@ pub fn evaluate(o: &Observed) -> Vec<Failure> {
     f.extend(events::check(o));
     f.extend(daemons::check(o));
     f.extend(sync::check(o));
+    f.extend(always::check(o));
     f
 }
 
@@ -120,6 +124,7 @@ stdout_contains = { T = "at.s1.g1.aaaa0001", S = "‹A0›" }
             faults_fired: &BTreeMap::new(),
             declared_saas_faults: &[],
             versions: &versions,
+            opened_versions: &[None],
             final_bytes: None,
             final_session: &final_session,
             seeded_bytes: None,

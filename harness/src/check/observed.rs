@@ -21,6 +21,8 @@ pub struct Observed<'a> {
     pub faults_fired: &'a BTreeMap<String, u64>,
     pub declared_saas_faults: &'a [String],
     pub versions: &'a [Version],
+    /// Each version decrypted (`None`: deleted, invalid or not decryptable), same order.
+    pub opened_versions: &'a [Option<StoredSession>],
     pub final_bytes: Option<&'a [u8]>,
     pub final_session: &'a Result<Option<StoredSession>, String>,
     pub seeded_bytes: Option<&'a [u8]>,

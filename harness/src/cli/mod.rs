@@ -1,11 +1,13 @@
-//! The `scenario` command line: `run`, `list`, `check`. Running the scenarios is `execute`;
-//! the `--report` directory is `report_dir`.
+//! The `scenario` command line: `run`, `list`, `check`, `explore`. Running the scenarios is
+//! `execute`; exploring one file is `explore`; the `--report` directory is `report_dir`.
 //!
 //! Exit codes: 0 every scenario passed (or every file is valid), 1 a scenario failed, 2 invalid
 //! input (a file that does not validate, a missing path, a filter that matches nothing; nothing
 //! is run), 130 / 143 stopped by SIGINT / SIGTERM (children killed, temp directories removed).
 
+mod common;
 mod execute;
+mod explore;
 mod report_dir;
 
 use crate::discover;
@@ -15,7 +17,7 @@ use crate::report::model::ScenarioReport;
 use crate::run::RunOptions;
 use crate::schema::{load_file, Diagnostic, Scenario};
 use clap::{Parser, Subcommand};
-use std::io::Write;
+use common::{matches, print_json};
 use std::path::PathBuf;
 
 /// Runs declarative TOML scenarios as real processes against an embedded fake SaaS.
@@ -30,7 +32,8 @@ pub struct Cli {
     /// Write a JUnit XML report to FILE (run only).
     #[arg(long, value_name = "FILE", global = true)]
     pub junit: Option<PathBuf>,
-    /// Write a text timeline and an HTML swimlane page per scenario into DIR (run only).
+    /// Write a text timeline and an HTML swimlane page per scenario into DIR (run; explore:
+    /// failing and limit schedules, and the replay files).
     #[arg(long, value_name = "DIR", global = true)]
     pub report: Option<PathBuf>,
     /// Keep each scenario's temp runtime root and print where it is (run only).
@@ -39,7 +42,7 @@ pub struct Cli {
     /// Only scenarios whose id or name contains SUBSTR.
     #[arg(long, value_name = "SUBSTR", global = true)]
     pub filter: Option<String>,
-    /// Scenarios run in parallel (default: the number of CPUs).
+    /// Scenarios (explore: schedules) run in parallel (default: the number of CPUs).
     #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
     pub jobs: Option<usize>,
     /// The executable children run as (`<exe> __exec spec-kitty ...`); default: this one.
@@ -55,6 +58,11 @@ pub enum Command {
     List { paths: Vec<PathBuf> },
     /// Validate scenario files without running anything.
     Check { paths: Vec<PathBuf> },
+    /// Search the orders of one file's processes for a broken invariant; a replay file per failure.
+    ///
+    /// Every process is held at every sync point `[explore] points` names; the explorer decides
+    /// who goes on (and, with --kills, who dies) at each, depth-first or at random from a seed.
+    Explore(explore::ExploreArgs),
 }
 
 /// Parses the process arguments and runs; returns the exit code.
@@ -105,28 +113,13 @@ fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
     })
 }
 
-fn matches(s: &Scenario, filter: &Option<String>) -> bool {
-    match filter {
-        None => true,
-        Some(f) => s.id.contains(f.as_str()) || s.title.contains(f.as_str()),
-    }
-}
-
-fn print_json(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
     let paths = match &cli.command {
         Command::Run { paths } | Command::List { paths } | Command::Check { paths } => {
             paths.clone()
         }
+        Command::Explore(args) => vec![args.file.clone()],
     };
     let loaded = match load(&paths) {
         Ok(l) => l,
@@ -141,7 +134,21 @@ pub fn run(cli: Cli) -> i32 {
     for d in &loaded.errors {
         eprintln!("{d}");
     }
-    match cli.command {
+    match &cli.command {
+        Command::Explore(args) => {
+            if !loaded.errors.is_empty() {
+                eprintln!("{} error(s): nothing was explored", loaded.errors.len());
+                return 2;
+            }
+            let common = explore::Common {
+                json: cli.json,
+                report: cli.report.clone(),
+                filter: cli.filter.clone(),
+                jobs: cli.jobs,
+                executor: cli.executor.clone(),
+            };
+            explore::run(&common, args, loaded.scenarios)
+        }
         Command::Check { .. } => {
             let valid = loaded.errors.is_empty();
             if cli.json {

@@ -32,6 +32,32 @@ pub struct ScenarioReport {
     /// Set when SIGINT or SIGTERM stopped the scenario before it finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<Interruption>,
+    /// Explore files only: the seeded session was lost, and why (a violation is also a failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_loss: Option<SessionLoss>,
+}
+
+/// How the universal invariant judged a lost session (explore files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossVerdict {
+    /// The server revoked or expired the session, or a logout ran.
+    Legitimate,
+    /// A documented limit: a kill after the server rotated, or a legacy client's delete.
+    Limit,
+    /// No legitimate cause: a bug.
+    Violation,
+}
+
+/// A lost session and its judged cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionLoss {
+    pub verdict: LossVerdict,
+    /// `server_revoked`, `server_expired`, `logout`, `kill_after_rotation`, `legacy_client`,
+    /// `no_cause`.
+    pub kind: String,
+    /// One sentence naming who did what.
+    pub cause: String,
 }
 
 /// What a signal cut short.
@@ -83,11 +109,23 @@ pub enum Failure {
     SyncProtocol(String),
     /// An `[expect]` key did not hold; `key` is its dotted name (`exit`, `saas.session`).
     Expect { key: String, message: String },
+    /// An `[expect_always]` key did not hold (it must hold for every ordering).
+    Always { key: String, message: String },
+    /// The explorer could not go on with a schedule (no process could move, say).
+    Schedule(String),
     /// SIGINT or SIGTERM stopped the scenario.
     Interrupted(String),
 }
 
 impl Failure {
+    /// A failed `[expect_always]` key.
+    pub fn always(key: &str, message: impl Into<String>) -> Failure {
+        Failure::Always {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
     /// A failed expectation.
     pub fn expect(key: &str, message: impl Into<String>) -> Failure {
         Failure::Expect {
@@ -118,6 +156,11 @@ impl Failure {
                 key,
                 message: f(&message),
             },
+            Failure::Always { key, message } => Failure::Always {
+                key,
+                message: f(&message),
+            },
+            Failure::Schedule(m) => Failure::Schedule(f(&m)),
             Failure::Interrupted(m) => Failure::Interrupted(f(&m)),
         }
     }
@@ -146,6 +189,8 @@ impl fmt::Display for Failure {
             Failure::Unfired(m) => f.write_str(m),
             Failure::SyncProtocol(m) => write!(f, "sync protocol: {m}"),
             Failure::Expect { key, message } => write!(f, "expect.{key}: {message}"),
+            Failure::Always { key, message } => write!(f, "expect_always.{key}: {message}"),
+            Failure::Schedule(m) => write!(f, "schedule: {m}"),
             Failure::Interrupted(m) => write!(f, "interrupted: {m}"),
         }
     }

@@ -94,6 +94,9 @@ pub fn child_environment(cmd: &mut Command, launch: &Launch, spec: &ProcessSpec)
     if let Some(v) = &spec.daemon_version {
         cmd.env(child_env::DAEMON_VERSION, v);
     }
+    if let Some(b) = spec.broken {
+        cmd.env(child_env::BROKEN, b.as_str());
+    }
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
@@ -114,6 +117,9 @@ fn spawn_text(pid: u32, spec: &ProcessSpec) -> String {
     }
     if let Some(v) = &spec.daemon_version {
         extras.push(format!("daemon version {v}"));
+    }
+    if let Some(b) = spec.broken {
+        extras.push(format!("BROKEN BUILD (test-only): {}", b.as_str()));
     }
     if !extras.is_empty() {
         text.push_str(&format!(" ({})", extras.join(", ")));

@@ -12,7 +12,6 @@ use crate::watch::Version;
 use chrono::{DateTime, Utc};
 use fake_saas::JournalEntry;
 use spec_kitty::session::StoredSession;
-use spec_kitty::storage::SessionCipher;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -26,6 +25,8 @@ pub struct Recorded<'a> {
     pub lines: &'a [(String, bool, f64, String)],
     pub journal: &'a [JournalEntry],
     pub versions: &'a [Version],
+    /// Each version decrypted ([`open_versions`]), in the same order.
+    pub opened: &'a [Option<StoredSession>],
     /// Wall-clock time of the scenario's start (journal times are wall-clock).
     pub start_wall: DateTime<Utc>,
     pub tokens: &'a Tokens,
@@ -87,7 +88,7 @@ pub fn timeline(r: &Recorded) -> Timeline {
     for j in r.journal {
         push_journal(entries, j, r.start_wall, r.tokens);
     }
-    push_versions(entries, r.versions, r.start_wall, r.tokens);
+    push_versions(entries, r.versions, r.opened, r.start_wall, r.tokens);
     timeline.sort();
     timeline
 }
@@ -141,40 +142,39 @@ fn push_journal(entries: &mut Vec<Entry>, j: &JournalEntry, start: DateTime<Utc>
     });
 }
 
-/// Decrypts session versions with the machine key, deriving each salt's key once.
-struct Decryptor {
-    passphrase: String,
-    ciphers: Vec<(Vec<u8>, SessionCipher)>,
-}
+/// Decrypts session versions with the machine key (each salt's key derived once,
+/// `super::ciphers`).
+struct Decryptor;
 
 impl Decryptor {
     fn open(&mut self, salt: &[u8], bytes: &[u8]) -> Option<StoredSession> {
-        let idx = match self.ciphers.iter().position(|(s, _)| s == salt) {
-            Some(i) => i,
-            None => {
-                self.ciphers
-                    .push((salt.to_vec(), SessionCipher::derive(&self.passphrase, salt)));
-                self.ciphers.len() - 1
-            }
-        };
-        let plain = self.ciphers[idx]
-            .1
+        let plain = super::ciphers::cipher(salt)
             .open(bytes, Path::new("session.json"))
             .ok()?;
         StoredSession::from_json(&plain).ok()
     }
 }
 
+/// Every version of the session file decrypted (`None`: deleted, invalid, or not decryptable
+/// here), deriving each salt's key once.
+pub fn open_versions(versions: &[Version]) -> Vec<Option<StoredSession>> {
+    let mut decryptor = Decryptor;
+    versions
+        .iter()
+        .map(|v| match (&v.bytes, &v.invalid, &v.salt) {
+            (Some(bytes), None, Some(salt)) => decryptor.open(salt, bytes),
+            _ => None,
+        })
+        .collect()
+}
+
 fn push_versions(
     entries: &mut Vec<Entry>,
     versions: &[Version],
+    opened: &[Option<StoredSession>],
     start: DateTime<Utc>,
     tokens: &Tokens,
 ) {
-    let mut decryptor = Decryptor {
-        passphrase: spec_kitty::storage::machine_passphrase(),
-        ciphers: Vec::new(),
-    };
     for (i, v) in versions.iter().enumerate() {
         let (kind, text) = match (&v.bytes, &v.invalid) {
             (None, _) if i == 0 => continue,
@@ -187,11 +187,10 @@ fn push_versions(
                 EntryKind::Violation,
                 format!("INVALID ({} bytes): {why}", bytes.len()),
             ),
-            (Some(bytes), None) => {
-                let label = v
-                    .salt
-                    .as_ref()
-                    .and_then(|salt| decryptor.open(salt, bytes))
+            (Some(_), None) => {
+                let label = opened
+                    .get(i)
+                    .and_then(Option::as_ref)
                     .map(|s| {
                         let at = start + chrono::Duration::microseconds((v.t_ms * 1000.0) as i64);
                         format!(

@@ -27,14 +27,23 @@ pub struct Seeded {
     pub bytes: Option<Vec<u8>>,
 }
 
-/// Seeds `root` and the fake SaaS as `seed` says.
+/// Seeds `root` and the fake SaaS as `seed` says; `salt`: the salt file's bytes, when the
+/// caller shares one salt between runs (see [`super::RunOptions::shared_salt`]).
 pub fn seed(
     root: &RuntimeRoot,
     saas: &FakeSaas,
     shared: &Shared,
     seed: &Seed,
+    salt: Option<&[u8; 16]>,
 ) -> Result<Seeded, String> {
     let mut out = Seeded::default();
+    if let (Some(_), Some(salt)) = (&seed.session, salt) {
+        ensure_auth_dir(root)?;
+        let path = root.salt_file();
+        std::fs::write(&path, salt)
+            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)))
+            .map_err(|e| format!("cannot write the shared salt {}: {e}", path.display()))?;
+    }
     if let Some(s) = &seed.session {
         let seeded = saas.seed_session(SeedRequest {
             access_expires_in_s: s.access_expires_in_s,
@@ -42,9 +51,19 @@ pub fn seed(
             generation: s.generation,
         });
         let session = stored_session(&seeded, s.refresh_expiry_known);
-        SessionStore::for_root(root)
-            .and_then(|store| store.write(&session))
-            .map_err(|e| format!("cannot seed the session through spec_kitty::storage: {e}"))?;
+        match salt {
+            // The shared salt's key is derived once: sealed with the library's cipher and
+            // replaced atomically, the bytes `SessionStore::write` would have written (the
+            // seed-visibility check then reads them back through `spec_kitty::storage`).
+            Some(salt) => {
+                let sealed = super::ciphers::cipher(salt).seal(&session.to_json(), nonce()?);
+                replace_atomically(&root.session_file(), sealed.as_bytes())
+                    .map_err(|e| format!("cannot seed the session: {e}"))?;
+            }
+            None => SessionStore::for_root(root)
+                .and_then(|store| store.write(&session))
+                .map_err(|e| format!("cannot seed the session through spec_kitty::storage: {e}"))?,
+        }
         shared.note_now(
             Lane::Runner,
             EntryKind::Seed,
@@ -198,6 +217,15 @@ fn ensure_auth_dir(root: &RuntimeRoot) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", root.auth_dir().display()))
 }
 
+/// 12 random bytes for an AES-GCM nonce.
+fn nonce() -> Result<[u8; 12], String> {
+    let mut n = [0u8; 12];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut n))
+        .map_err(|e| format!("cannot read /dev/urandom for a nonce: {e}"))?;
+    Ok(n)
+}
+
 /// Writes `bytes` to a sibling temp file (0600) and renames it over `path`.
 fn replace_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("corrupt.tmp");
@@ -220,5 +248,19 @@ fn corrupted_bytes(path: &Path, op: &CorruptOp) -> Option<Vec<u8>> {
             b
         }),
         CorruptOp::Delete | CorruptOp::Mode(_) => None,
+    }
+}
+
+/// Drops the key of a salt shared between runs from the kernel keyring (each run leaves it
+/// there for the next): the last run's cleanup, through a throwaway root holding that salt.
+pub fn forget_shared_salt(salt: &[u8; 16]) {
+    let Ok(dir) = tempfile::Builder::new().prefix("kitty-salt-").tempdir() else {
+        return;
+    };
+    let root = RuntimeRoot::new(dir.path().join("root"));
+    if ensure_auth_dir(&root).is_ok() && std::fs::write(root.salt_file(), salt).is_ok() {
+        if let Ok(store) = SessionStore::for_root(&root) {
+            store.forget_cached_key();
+        }
     }
 }

@@ -23,7 +23,7 @@ const LOCK_HOLD_WAIT: Duration = Duration::from_secs(5);
 /// Pause between attempts to take the refresh lock.
 const LOCK_RETRY: Duration = Duration::from_millis(20);
 
-enum Wait<T> {
+pub(super) enum Wait<T> {
     Done(T),
     Fail(String),
     Pending,
@@ -198,7 +198,11 @@ fn budget_message(w: &World, what: &str) -> String {
 }
 
 /// Waits until `cond` is done or fails, within the budget; a cancellation ends the wait.
-fn wait<T>(w: &World, what: &str, mut cond: impl FnMut(&State) -> Wait<T>) -> Result<T, String> {
+pub(super) fn wait<T>(
+    w: &World,
+    what: &str,
+    mut cond: impl FnMut(&State) -> Wait<T>,
+) -> Result<T, String> {
     let mut st = w.shared.lock();
     loop {
         match cond(&st) {
@@ -245,7 +249,11 @@ fn idle(w: &World, d: Duration) -> Result<(), String> {
 }
 
 /// Starts or releases `procs` with a hold target, under the lock.
-fn launch(w: &mut World, procs: &[String], target: Option<(&str, u32)>) -> Result<(), String> {
+pub(super) fn launch(
+    w: &mut World,
+    procs: &[String],
+    target: Option<(&str, u32)>,
+) -> Result<(), String> {
     let shared = w.shared.clone();
     let mut st = shared.lock();
     for name in procs {
@@ -328,7 +336,7 @@ fn run_until(w: &mut World, procs: &[String], until: &Until) -> Result<(), Strin
     })
 }
 
-fn kill(w: &mut World, procs: &[String], at: Option<&Until>) -> Result<(), String> {
+pub(super) fn kill(w: &mut World, procs: &[String], at: Option<&Until>) -> Result<(), String> {
     if let Some(until @ Until::Point { point, nth }) = at {
         // Processes already held exactly there are killed where they stand.
         let need: Vec<String> = {

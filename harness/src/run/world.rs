@@ -34,6 +34,12 @@ pub struct RunOptions {
     pub keep: bool,
     /// Stops the scenario early (SIGINT / SIGTERM); never cancelled by default.
     pub cancel: Cancel,
+    /// The salt every run's seeded session uses (`None`: a fresh one per root, as production).
+    /// An exploration runs hundreds of fresh roots: with one salt, the session key is derived
+    /// once (and found in the kernel keyring and this process's cache afterwards) instead of
+    /// once per run. Nothing a scenario checks depends on the salt; the key it leaves in the
+    /// keyring is the caller's to drop (`fixtures::forget_shared_salt`).
+    pub shared_salt: Option<[u8; 16]>,
 }
 
 impl Default for RunOptions {
@@ -42,6 +48,7 @@ impl Default for RunOptions {
             executor: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("scenario")),
             keep: false,
             cancel: Cancel::new(),
+            shared_salt: None,
         }
     }
 }
@@ -141,7 +148,13 @@ impl<'a> World<'a> {
             EntryKind::Saas,
             format!("fake SaaS listening at {}", world.saas_url),
         );
-        world.seeded = super::fixtures::seed(&world.root, &saas, &world.shared, &sc.seed)?;
+        world.seeded = super::fixtures::seed(
+            &world.root,
+            &saas,
+            &world.shared,
+            &sc.seed,
+            opts.shared_salt.as_ref(),
+        )?;
         world.saas = Some(saas);
         world.server = Some(
             SyncServer::start(&world.socket, world.shared.clone())
@@ -279,8 +292,9 @@ impl<'a> World<'a> {
             );
         }
         self.decoys.clear();
-        // The root goes with the temp directory, without a logout: drop its cached key too.
-        if !self.opts.keep {
+        // The root goes with the temp directory, without a logout: drop its cached key too
+        // (unless the salt, and so the key, is shared with the next run).
+        if !self.opts.keep && self.opts.shared_salt.is_none() {
             if let Ok(store) = spec_kitty::storage::SessionStore::for_root(&self.root) {
                 store.forget_cached_key();
             }

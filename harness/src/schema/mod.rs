@@ -7,6 +7,7 @@
 //! The children import one another, never this module; it only declares and re-exports them.
 
 mod diagnostics;
+mod explore;
 mod model;
 mod points;
 mod raw;
@@ -16,13 +17,15 @@ mod tests;
 mod values;
 
 pub use diagnostics::{line_col, Diagnostic, Invalid};
+pub use explore::{ExploreSpec, REFRESH_LOCK_POINTS, SESSION_LOCK_POINT};
 pub use model::{
     Action, Check, CorruptOp, Corruption, OutcomeExpect, PointFault, PrintedToken, ProcessSpec,
-    Program, Scenario, Seed, SessionRef, Step, TokenRef, Until,
+    Program, Scenario, Seed, SessionRef, Step, Until, NO_OUTCOME,
 };
 pub use points::{EXIT, START};
 pub use values::{
-    DecoyKind, ExitExpect, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
+    AlwaysSession, DecoyKind, ExitExpect, FileKind, LockAction, PointAction, SaasAction,
+    ServerState, SessionState, TokenRef,
 };
 
 use diagnostics::{Ctx, Locator};

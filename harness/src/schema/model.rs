@@ -1,9 +1,11 @@
 //! The resolved scenario model the runner executes: names expanded, defaults filled in, every
 //! reference checked. Nothing here can fail to run for a reason `scenario check` could have seen.
 
+use super::explore::{ExpectAlways, ExploreSpec};
 use super::points::EXIT;
 use super::values::{
-    ExitSet, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
+    Broken, ExitSet, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
+    TokenRef,
 };
 use fake_saas::{FaultSpec, SaasConfig};
 use std::collections::BTreeMap;
@@ -37,6 +39,11 @@ pub struct Scenario {
     pub processes: Vec<ProcessSpec>,
     pub steps: Vec<Step>,
     pub expect: Expect,
+    /// `[expect_always]`: holds for every ordering (checked by `run` and after every schedule
+    /// `explore` tries).
+    pub expect_always: ExpectAlways,
+    /// `[explore]`: present in an explore file (whose runs also get the universal invariant).
+    pub explore: Option<ExploreSpec>,
     /// 1-based line of `[scenario]`.
     pub line: usize,
 }
@@ -45,6 +52,33 @@ impl Scenario {
     /// The process named `name`.
     pub fn process(&self, name: &str) -> Option<&ProcessSpec> {
         self.processes.iter().find(|p| p.name == name)
+    }
+
+    /// This scenario as `scenario explore` runs it: without steps (the explorer orders the
+    /// processes) and without `[expect]` (it describes one fixed ordering), with `[explore]`
+    /// (the file's, or the defaults, which also turns on the universal invariant).
+    pub fn explorable(&self) -> Result<Scenario, String> {
+        if self.steps.iter().any(|s| s.line.is_some()) {
+            return Err(format!(
+                "{} declares [[step]] tables: the explorer orders the processes itself, so an explore file has none (a replay file, which has them, is for `scenario run`)",
+                self.id
+            ));
+        }
+        if self.processes.is_empty() {
+            return Err(format!("{} declares no process to explore", self.id));
+        }
+        if let Some(p) = self.processes.iter().find(|p| p.runs_daemon()) {
+            return Err(format!(
+                "{}: process {} runs a sync daemon, which never ends by itself: the explorer runs every process to its end",
+                self.id, p.name
+            ));
+        }
+        Ok(Scenario {
+            steps: Vec::new(),
+            expect: Expect::default(),
+            explore: Some(self.explore.clone().unwrap_or_default()),
+            ..self.clone()
+        })
     }
 }
 
@@ -128,6 +162,8 @@ pub struct ProcessSpec {
     pub daemon_version: Option<String>,
     pub lock_wait_ms: Option<u64>,
     pub refresh_ceiling_ms: Option<u64>,
+    /// A deliberately broken build this process runs (test-only; `broken = "..."`).
+    pub broken: Option<Broken>,
     pub faults: Vec<PointFault>,
 }
 
@@ -158,6 +194,39 @@ impl ProcessSpec {
                     .filter(|a| !a.starts_with('-'))
                     .collect();
                 words.starts_with(&["sync", "enqueue"])
+            }
+            Program::Legacy(_) => false,
+        }
+    }
+
+    /// Whether the process runs a sync daemon, or starts one (it then does not end by itself).
+    pub fn runs_daemon(&self) -> bool {
+        match &self.program {
+            Program::SpecKitty(args) => {
+                let words: Vec<&str> = args
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| !a.starts_with('-'))
+                    .collect();
+                matches!(
+                    words.as_slice(),
+                    ["sync", "daemon" | "start" | "restart", ..]
+                )
+            }
+            Program::Legacy(_) => false,
+        }
+    }
+
+    /// Whether the process runs `spec-kitty auth logout`.
+    pub fn logs_out(&self) -> bool {
+        match &self.program {
+            Program::SpecKitty(args) => {
+                let words: Vec<&str> = args
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| !a.starts_with('-'))
+                    .collect();
+                words.starts_with(&["auth", "logout"])
             }
             Program::Legacy(_) => false,
         }
@@ -308,17 +377,6 @@ impl Step {
             None => format!("{name}: {what}"),
         }
     }
-}
-
-/// What a token expectation refers to.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenRef {
-    /// The token seeded at the start.
-    Seed,
-    /// The latest refresh token the SaaS issued for the seeded session.
-    SaasLatest,
-    Literal(String),
 }
 
 /// Which server-side session an `expect.saas.session` entry is about.

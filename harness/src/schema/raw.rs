@@ -3,8 +3,8 @@
 //! values it accepts.
 
 use super::values::{
-    DecoyKind, ExitSet, FileKind, LockAction, OneOrMany, PointAction, SaasAction, ServerState,
-    SessionState, TokenName,
+    AlwaysSession, Broken, DecoyKind, ExitSet, FileKind, LockAction, OneOrMany, PointAction,
+    SaasAction, ServerState, SessionState, TokenName,
 };
 use fake_saas::{FaultSpec, SaasConfig};
 use serde::Deserialize;
@@ -24,8 +24,46 @@ pub(super) struct RawFile {
     pub(super) steps: Vec<RawStep>,
     #[serde(default)]
     pub(super) expect: Option<RawExpect>,
+    #[serde(default)]
+    pub(super) explore: Option<RawExplore>,
+    #[serde(default)]
+    pub(super) expect_always: Option<RawExpectAlways>,
     #[serde(default, rename = "variant")]
     pub(super) variants: Vec<RawVariant>,
+}
+
+/// `[explore]`: how `scenario explore` orders the processes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExplore {
+    #[serde(default)]
+    pub(super) points: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) kill_points: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) max_kills: Option<u32>,
+    #[serde(default)]
+    pub(super) max_schedules: Option<u64>,
+    #[serde(default)]
+    pub(super) budget_s: Option<f64>,
+}
+
+/// `[expect_always]`: what holds for every ordering.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpectAlways {
+    #[serde(default)]
+    pub(super) max_requests: Option<BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub(super) session: Option<AlwaysSession>,
+    #[serde(default)]
+    pub(super) session_refresh_token: Option<String>,
+    #[serde(default)]
+    pub(super) outcomes: Option<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    pub(super) max_outcomes: Option<BTreeMap<String, u32>>,
+    #[serde(default)]
+    pub(super) exit: Option<BTreeMap<String, ExitSet>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +148,8 @@ pub(super) struct RawProcess {
     pub(super) lock_wait_ms: Option<u64>,
     #[serde(default)]
     pub(super) refresh_ceiling_ms: Option<u64>,
+    #[serde(default)]
+    pub(super) broken: Option<Broken>,
     #[serde(default, rename = "fault")]
     pub(super) faults: Vec<RawPointFault>,
 }
@@ -307,6 +347,10 @@ pub(super) struct RawVariant {
     pub(super) seed: Option<RawSeed>,
     #[serde(default)]
     pub(super) expect: Option<RawExpect>,
+    #[serde(default)]
+    pub(super) explore: Option<RawExplore>,
+    #[serde(default)]
+    pub(super) expect_always: Option<RawExpectAlways>,
     /// `[[variant.step]]`: replaces the file's steps (absent: the file's steps).
     #[serde(default, rename = "step")]
     pub(super) steps: Option<Vec<RawStep>>,

@@ -271,6 +271,47 @@ pub enum DecoyKind {
     Liar,
 }
 
+/// What a token expectation refers to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRef {
+    /// The token seeded at the start.
+    Seed,
+    /// The latest refresh token the SaaS issued for the seeded session.
+    SaasLatest,
+    Literal(String),
+}
+
+/// A deliberately broken build a process runs (`broken = "..."`): test-only switches in
+/// `spec_kitty::hooks::Overrides` that only the runner's children can set, to prove the
+/// explorer finds a bug on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Broken {
+    /// The stale-rejection branch deletes the session, as the original client did.
+    StaleRejectionDeletes,
+}
+
+impl Broken {
+    /// The word in scenario files (and the value of the child's variable).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Broken::StaleRejectionDeletes => crate::child_env::BROKEN_STALE_REJECTION_DELETES,
+        }
+    }
+}
+
+/// `expect_always.session`: the session file at the end of every schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlwaysSession {
+    /// Readable at the end, whatever the ordering.
+    Present,
+    /// Readable at the end unless the fake SaaS revoked the seeded session (any reason) or its
+    /// refresh family reached its absolute lifetime.
+    PresentUnlessRevoked,
+}
+
 /// Which file a corruption targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

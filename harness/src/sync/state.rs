@@ -11,7 +11,7 @@ use super::wire::{PointMessage, Reply};
 use crate::report::model::{EntryKind, Lane};
 use crate::schema::{PointAction, PointFault};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -133,6 +133,9 @@ pub struct State {
     pub anomalies: Vec<String>,
     /// Teardown: every held process is let go without a reply.
     pub shutting_down: bool,
+    /// Points where every process is held, whatever its target (the explorer's policy: it then
+    /// decides who goes on at each of them). Empty for a run ordered by steps.
+    pub hold_points: BTreeSet<String>,
 }
 
 /// The state behind a mutex, a condition variable every change notifies, and the time origin.
@@ -151,6 +154,7 @@ impl Shared {
                 notes: Vec::new(),
                 anomalies: Vec::new(),
                 shutting_down: false,
+                hold_points: BTreeSet::new(),
             }),
             cv: Condvar::new(),
         })
@@ -192,6 +196,7 @@ impl Shared {
     pub fn on_point(&self, msg: &PointMessage) -> Option<Reply> {
         let mut st = self.lock();
         let t_ms = self.now_ms();
+        let hold_everywhere = st.hold_points.contains(&msg.point);
         let Some(p) = st.procs.get_mut(&msg.process) else {
             let text = format!(
                 "point {} from unknown process {:?} (pid {}): answered continue",
@@ -239,13 +244,14 @@ impl Shared {
                 break;
             }
         }
-        let hold = match &mut p.target {
+        let targeted = match &mut p.target {
             Some(t) if t.point == msg.point => {
                 t.seen += 1;
                 t.seen >= t.nth
             }
             _ => false,
         };
+        let hold = targeted || hold_everywhere;
         let immediate = fault_reply.clone().unwrap_or(Reply::Continue);
         p.hits.push(Hit {
             t_ms,
@@ -261,7 +267,9 @@ impl Shared {
         if !hold {
             return Some(immediate);
         }
-        p.target = None;
+        if targeted {
+            p.target = None;
+        }
         p.phase = Phase::Held {
             point: msg.point.clone(),
         };

@@ -378,6 +378,16 @@ impl RefreshTransaction<'_> {
         match session.read() {
             Ok(Some(reread)) if !reread.same_material(sent) => {
                 // A client that ignores both locks wrote newer material while we were refreshing.
+                if crate::hooks::overrides().stale_rejection_deletes {
+                    // The deliberately broken test build (`hooks::Overrides`): the original's bug.
+                    let cause = ReloginCause::of_rejection(
+                        error,
+                        reason,
+                        sent.refresh_token_expires_at,
+                        now,
+                    );
+                    return self.clear(session, cause);
+                }
                 if reread.refresh_expired(now) {
                     let cause = ReloginCause::AbsoluteLifetime {
                         expired_at: reread.refresh_token_expires_at,

@@ -18,7 +18,7 @@ use spec_kitty::refresh::Outcome;
 use std::collections::BTreeMap;
 
 /// A per-process map (`{ A = ..., W = ... }`) with groups expanded to their replicas.
-fn per_process<T: Clone>(
+pub(crate) fn per_process<T: Clone>(
     ctx: &mut Ctx,
     names: &Names,
     path: &[String],
@@ -35,7 +35,10 @@ fn per_process<T: Clone>(
             }
             None => ctx.err(
                 &kp(path, &[k]),
-                format!("`expect.{what}` names unknown process {k:?}"),
+                format!(
+                    "`{}.{what}` names unknown process {k:?}",
+                    path.iter().rev().nth(1).map_or("expect", String::as_str)
+                ),
                 Some(format!(
                     "one of the declared processes: {}",
                     names.listing()
@@ -47,11 +50,11 @@ fn per_process<T: Clone>(
 }
 
 /// The key path of the entry a replica came from (`W#3` → `W`).
-fn group_path(base: &[String], key: &str, process: &str) -> Vec<String> {
+pub(crate) fn group_path(base: &[String], key: &str, process: &str) -> Vec<String> {
     kp(base, &[key, process.split('#').next().unwrap_or(process)])
 }
 
-fn check_outcome(ctx: &mut Ctx, path: &[String], o: &str, allow_none: bool) {
+pub(crate) fn check_outcome(ctx: &mut Ctx, path: &[String], o: &str, allow_none: bool) {
     let outcomes = Outcome::ALL.map(Outcome::as_str);
     if !(outcomes.contains(&o) || (allow_none && o == NO_OUTCOME)) {
         let mut list = outcomes.join(", ");

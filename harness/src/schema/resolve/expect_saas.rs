@@ -9,9 +9,10 @@ use super::expect_sync::resolve_events;
 use super::processes::Names;
 use super::steps::check_endpoint;
 use crate::schema::diagnostics::{kp, Ctx};
-use crate::schema::model::{Expect, Seed, ServerSessionExpect, SessionRef, TokenRef};
+use crate::schema::model::{Expect, Seed, ServerSessionExpect, SessionRef};
 use crate::schema::raw::{RawExpectSaas, RawServerSession};
 use crate::schema::values::ServerState;
+use crate::schema::values::TokenRef;
 use std::collections::BTreeMap;
 
 /// The revocation reasons the fake SaaS records.

@@ -12,14 +12,17 @@ mod events;
 mod expect;
 mod expect_saas;
 mod expect_sync;
+mod explore;
 mod processes;
 mod saas_seed;
 mod steps;
 
 use crate::schema::diagnostics::{kp, Ctx, KeyPath};
+use crate::schema::explore::ExpectAlways;
 use crate::schema::model::{Expect, Scenario, DEFAULT_BUDGET_S, MAX_BUDGET_S};
-use crate::schema::raw::{RawExpect, RawFile, RawVariant};
+use crate::schema::raw::{RawExpect, RawExpectAlways, RawExplore, RawFile, RawVariant};
 use expect::resolve_expect;
+use explore::{resolve_expect_always, resolve_explore};
 use processes::{resolve_processes, valid_name, Names};
 use saas_seed::{check_fault_names, name_unnamed_faults, resolve_saas, resolve_seed};
 use std::collections::BTreeSet;
@@ -131,7 +134,10 @@ fn make(ctx: &mut Ctx, base: &Base, variant: Option<(usize, &RawVariant)>) -> Sc
     let variant_procs = v
         .and_then(|v| v.processes.as_ref())
         .map(|p| resolve_processes(ctx, &root, p));
-    if variant_procs.is_some() && v.is_some_and(|v| v.steps.is_none()) {
+    // Without any step in the file, a variant's processes get their own implicit step (an
+    // explore file has no steps: the explorer orders the processes).
+    let implicit = raw.steps.is_empty();
+    if variant_procs.is_some() && v.is_some_and(|v| v.steps.is_none()) && !implicit {
         ctx.err(
             &kp(&root, &["process"]),
             "a variant that replaces the processes must declare its own steps",
@@ -142,9 +148,11 @@ fn make(ctx: &mut Ctx, base: &Base, variant: Option<(usize, &RawVariant)>) -> Sc
         Some((p, n)) => (p, n),
         None => (&base.processes, &base.names),
     };
-    let variant_steps = v
-        .and_then(|v| v.steps.as_ref())
-        .map(|s| resolve_steps(ctx, &root, s, names));
+    let variant_steps = match v.and_then(|v| v.steps.as_ref()) {
+        Some(s) => Some(resolve_steps(ctx, &root, s, names)),
+        None if variant_procs.is_some() && implicit => Some(resolve_steps(ctx, &root, &[], names)),
+        None => None,
+    };
     let steps = variant_steps.as_ref().unwrap_or(&base.steps);
 
     let mut saas = saas_raw
@@ -166,7 +174,23 @@ fn make(ctx: &mut Ctx, base: &Base, variant: Option<(usize, &RawVariant)>) -> Sc
         Some(e) => resolve_expect(ctx, &expect_path, e, names, &seed),
         None => Expect::default(),
     };
-    if expect.is_empty() && !steps.has_check() {
+    let (always_path, always_raw): (KeyPath, Option<&RawExpectAlways>) =
+        match v.and_then(|v| v.expect_always.as_ref()) {
+            Some(e) => (kp(&root, &["expect_always"]), Some(e)),
+            None => (kp(&[], &["expect_always"]), raw.expect_always.as_ref()),
+        };
+    let expect_always = match always_raw {
+        Some(e) => resolve_expect_always(ctx, &always_path, e, names, &seed),
+        None => ExpectAlways::default(),
+    };
+    let (explore_path, explore_raw): (KeyPath, Option<&RawExplore>) =
+        match v.and_then(|v| v.explore.as_ref()) {
+            Some(e) => (kp(&root, &["explore"]), Some(e)),
+            None => (kp(&[], &["explore"]), raw.explore.as_ref()),
+        };
+    let explore = explore_raw.map(|e| resolve_explore(ctx, &explore_path, e, processes, names));
+    // An explore file asserts the universal invariant (no session lost without a cause).
+    if expect.is_empty() && !steps.has_check() && expect_always.is_empty() && explore.is_none() {
         let at = match expect_raw {
             Some(_) => expect_path,
             None => kp(&[], &["scenario"]),
@@ -205,6 +229,8 @@ fn make(ctx: &mut Ctx, base: &Base, variant: Option<(usize, &RawVariant)>) -> Sc
         processes: processes.clone(),
         steps: steps.steps.clone(),
         expect,
+        expect_always,
+        explore,
         line: base.line,
     }
 }

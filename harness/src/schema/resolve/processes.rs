@@ -47,6 +47,10 @@ const RESERVED_ENV: &[(&str, &str)] = &[
         "use `daemon_version = \"x.y.z\"` on the process",
     ),
     (
+        crate::child_env::BROKEN,
+        "use `broken = \"stale_rejection_deletes\"` on the process (test-only)",
+    ),
+    (
         "HOME",
         "the runner sets it to the scenario's temp directory",
     ),
@@ -300,6 +304,13 @@ fn resolve_process(
         );
     }
     let legacy = matches!(program, Program::Legacy(_));
+    if legacy && r.broken.is_some() {
+        ctx.err(
+            &kp(&base, &["broken"]),
+            "`broken` switches a spec-kitty build; the legacy client is not one",
+            Some("remove `broken`, or put it on a process with `args`".into()),
+        );
+    }
     let env = environment(ctx, &base, r);
     let faults = faults(ctx, &base, r, legacy);
     let replicas = r.replicas.map(|v| {
@@ -326,6 +337,7 @@ fn resolve_process(
             daemon_version: r.daemon_version.clone(),
             lock_wait_ms: r.lock_wait_ms,
             refresh_ceiling_ms: r.refresh_ceiling_ms,
+            broken: r.broken,
             faults: faults.clone(),
         };
         if spec.wants_json() {
