@@ -344,3 +344,117 @@ fn the_daemon_drains_the_queue_on_its_tick() {
     );
     assert_eq!(s.saas.event_stats().accepted, 3);
 }
+
+/// One raw HTTP request to the daemon's loopback control plane; returns (status code, body).
+fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn the_control_plane_refuses_a_wrong_token_and_never_shows_the_right_one() {
+    let f = Fixture::new("30");
+    let (_, started) = f.json(&["sync", "start", "--json"]);
+    let pid = started["pid"].as_u64().unwrap() as u32;
+    let port = started["port"].as_u64().unwrap() as u16;
+    let token = f.record().unwrap().token;
+
+    let (status, health) = http(port, "GET", "/api/health", "");
+    assert_eq!(status, 200, "{health}");
+    assert!(
+        !health.contains(token.expose()),
+        "health never carries the token"
+    );
+    for path in ["/api/shutdown", "/api/sync/trigger"] {
+        let (status, body) = http(port, "POST", path, r#"{"token": "not-the-token"}"#);
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    assert!(procfs::is_alive(pid), "a refused shutdown stops nothing");
+
+    // The right token is obeyed: the daemon exits and leaves no claim.
+    let (status, _) = http(
+        port,
+        "POST",
+        "/api/shutdown",
+        &format!(r#"{{"token": "{}"}}"#, token.expose()),
+    );
+    assert_eq!(status, 200);
+    assert!(procfs::wait_exit(pid, Duration::from_secs(10)));
+    assert!(f.record().is_none());
+}
+
+#[test]
+fn a_second_foreground_daemon_declines_and_names_the_active_one() {
+    let f = Fixture::new("30");
+    let (_, started) = f.json(&["sync", "start", "--json"]);
+    let pid = started["pid"].as_u64().unwrap();
+    let out = common::bounded_output(f.cmd().args(["sync", "daemon"]));
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another sync daemon is active") && stderr.contains(&format!("pid {pid}")),
+        "{stderr}"
+    );
+    assert_eq!(
+        f.record().unwrap().pid as u64,
+        pid,
+        "the active one is untouched"
+    );
+    f.json(&["sync", "stop", "--json"]);
+}
+
+#[test]
+fn restart_replaces_a_healthy_daemon_and_its_log_says_so() {
+    let f = Fixture::new("30");
+    let (_, first) = f.json(&["sync", "start", "--json"]);
+    let old = first["pid"].as_u64().unwrap() as u32;
+    let (out, restarted) = f.json(&["sync", "restart", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{restarted}");
+    let new = restarted["pid"].as_u64().unwrap() as u32;
+    assert_ne!(new, old, "a new daemon");
+    assert!(
+        procfs::wait_exit(old, Duration::from_secs(10)),
+        "the old one is gone"
+    );
+    assert_eq!(f.record().unwrap().pid, new);
+    let log = std::fs::read_to_string(f.root.root.daemon_log_file()).unwrap();
+    for pid in [old, new] {
+        assert!(
+            log.contains(&pid.to_string()),
+            "the log names pid {pid}: {log}"
+        );
+    }
+    f.json(&["sync", "stop", "--json"]);
+}
+
+#[test]
+fn the_foreground_entry_is_hidden_from_help() {
+    let f = Fixture::new("30");
+    let out = common::bounded_output(f.cmd().args(["sync", "--help"]));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for shown in ["start", "stop", "restart", "status", "sweep"] {
+        assert!(help.contains(shown), "{help}");
+    }
+    assert!(
+        !help.lines().any(|l| l.trim_start().starts_with("daemon ")),
+        "{help}"
+    );
+}
