@@ -320,6 +320,44 @@ fn a_redirect_is_never_followed_and_never_forwards_the_token() {
     );
 }
 
+/// Revoke and both device-flow calls refuse a redirect as the token refresh does: the other
+/// address never receives the token or the device code, and the error names the redirect.
+#[test]
+fn revoke_and_the_device_flow_never_follow_a_redirect() {
+    let elsewhere = MockSaas::start();
+    elsewhere.mount(Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)));
+    let saas = MockSaas::start();
+    for from in ["/oauth/revoke", "/oauth/device/authorize", "/oauth/token"] {
+        saas.mount(
+            Mock::given(method("POST")).and(path(from)).respond_with(
+                ResponseTemplate::new(308)
+                    .insert_header("location", format!("{}{from}", elsewhere.uri()).as_str()),
+            ),
+        );
+    }
+    let client = OAuthClient::new(&saas.uri(), Duration::from_secs(2)).unwrap();
+
+    let revoked = client.revoke("rt-secret", "refresh_token", soon());
+    let message = revoked.unwrap_err().to_string();
+    assert!(message.contains("never follow redirects"), "{message}");
+
+    let authorized = client.device_authorize("offline_access");
+    let message = authorized.unwrap_err().to_string();
+    assert!(message.contains("never follow redirects"), "{message}");
+
+    let DevicePoll::Failed(reason) = client.poll_device("dc-secret") else {
+        panic!("a redirected poll is a failure")
+    };
+    assert!(reason.contains("never follow redirects"), "{reason}");
+
+    assert_eq!(saas.bodies().len(), 3, "each call was sent once");
+    assert!(
+        elsewhere.bodies().is_empty(),
+        "nothing was forwarded: {:?}",
+        elsewhere.bodies()
+    );
+}
+
 /// A server that sends its headers at once, then its body one byte every 50 ms: a client with
 /// only per-operation timeouts would wait for it indefinitely.
 fn trickling_server() -> (String, std::thread::JoinHandle<()>) {

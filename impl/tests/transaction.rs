@@ -270,6 +270,35 @@ fn network_timeout_releases_the_lock_within_the_ceiling_and_deletes_nothing() {
     assert_kept(&root, &current);
 }
 
+/// The 409 retry does not start a fresh bound: the request, the retry and the save share the
+/// one deadline the refresh lock is held under.
+#[test]
+fn the_replay_retry_shares_the_one_deadline() {
+    let (root, saas, current) = expired_current();
+    let ceiling = Duration::from_millis(2000);
+    saas.mount(token_route().respond_with(rewrite_then(
+        &root.root,
+        |root| lockless_write(root, &session("s1", "rt-2", -10, 86_400)),
+        vec![
+            ResponseTemplate::new(409)
+                .set_body_json(serde_json::json!({"error": "refresh_replay_benign_retry"}))
+                .set_delay(Duration::from_millis(1500)),
+            ResponseTemplate::new(200)
+                .set_body_json(grant_body("at-3", "rt-3"))
+                .set_delay(Duration::from_secs(10)),
+        ],
+    )));
+    let started = Instant::now();
+    let report = run(&root, &saas.uri(), &current, ceiling);
+    let elapsed = started.elapsed();
+    assert_eq!(saas.bodies().len(), 2, "the retry was sent");
+    // One shared deadline ends near 2 s; a fresh bound for the retry would end near 3.5 s.
+    assert!(elapsed < Duration::from_millis(2900), "{elapsed:?}");
+    assert_eq!(report.result.unwrap_err().exit_code(), 3);
+    let kept = persisted(&root).expect("nothing deleted");
+    assert_eq!(kept.refresh_token, "rt-2", "the newer material is kept");
+}
+
 #[test]
 fn transient_failures_never_delete() {
     for template in [
