@@ -480,6 +480,52 @@ fn f005_and_f006_the_daemon_not_running_then_holding_other_material() {
     );
 }
 
+/// A state file naming a live process that is not our daemon and a port nobody answers on:
+/// doctor says "recorded but does not answer" and names `sync restart`; the restart starts a
+/// healthy daemon and never signals the unverified pid (this test process).
+#[test]
+fn f005_a_recorded_daemon_that_does_not_answer_and_the_restart_that_fixes_it() {
+    use spec_kitty::daemon::state_file::{self, ControlToken, DaemonRecord};
+    let d = Doc::seeded(3600, 86_400);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let record = DaemonRecord {
+        port,
+        token: ControlToken::generate(),
+        pid: std::process::id(),
+    };
+    std::fs::create_dir_all(d.base()).unwrap();
+    state_file::write(&d.root().root.daemon_state_file(), &record).unwrap();
+
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 0, "{report}");
+    let f005 = finding(&report, "F-005");
+    assert!(
+        f005["summary"]
+            .as_str()
+            .unwrap()
+            .contains("recorded but does not answer"),
+        "{f005}"
+    );
+    assert_eq!(f005["remediation"]["command"], "spec-kitty sync restart");
+
+    let out = d.run(&["sync", "restart", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restarted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(restarted["pid"].as_u64(), Some(std::process::id() as u64));
+    let (_, report) = d.doctor(&[]);
+    assert!(!ids(&report).contains(&"F-005".to_string()), "{report}");
+    // Still here: the unverified pid was never signalled.
+    assert!(procfs::is_alive(std::process::id()));
+    assert!(d.run(&["sync", "stop"]).status.success());
+}
+
 #[test]
 fn f012_server_check_says_active_or_invalid() {
     let d = Doc::seeded(3600, 86_400);
