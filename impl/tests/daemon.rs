@@ -458,3 +458,45 @@ fn the_foreground_entry_is_hidden_from_help() {
         "{help}"
     );
 }
+
+#[test]
+fn a_daemon_of_another_root_is_reported_and_removed_only_with_force() {
+    let ours = Fixture::new("30");
+    let theirs = Fixture::new("30");
+    // Their daemon binds a port of our range, as two roots of one user sharing the default
+    // range would.
+    let (first, last) = ours.root.daemon_ports;
+    let (_, started) = {
+        let out = common::bounded_output(
+            theirs
+                .cmd()
+                .env("SPEC_KITTY_DAEMON_PORTS", format!("{first}-{last}"))
+                .args(["sync", "start", "--json"]),
+        );
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out, json)
+    };
+    let their_pid = started["pid"].as_u64().unwrap();
+
+    let (out, sweep) = ours.json(&["sync", "sweep", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{sweep}");
+    let theirs_result = |sweep: &Value| {
+        sweep["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["pid"].as_u64() == Some(their_pid))
+            .cloned()
+            .unwrap_or_else(|| panic!("not reported: {sweep}"))
+    };
+    assert_eq!(theirs_result(&sweep)["result"], "skipped", "{sweep}");
+    assert!(
+        procfs::is_alive(their_pid as u32),
+        "untouched without --force"
+    );
+
+    let (out, forced) = ours.json(&["sync", "sweep", "--force", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{forced}");
+    assert_eq!(theirs_result(&forced)["result"], "removed", "{forced}");
+    assert!(procfs::wait_exit(their_pid as u32, Duration::from_secs(10)));
+}
