@@ -9,8 +9,8 @@
 //! - `refresh_lock`: the refresh transaction's adopt path (lock, holder record + fsync, reload,
 //!   release) against the same reload without the lock; its added cost's median and p95 come
 //!   from a per-operation pass printed after the groups.
-//! - `doctor`: the hook for `auth doctor --json` ([`doctor_json`]): measured once the command
-//!   exists, skipped with a note until then.
+//! - `doctor`: `auth doctor --json` ([`doctor_json`]), cold, warm, and warm with the root's
+//!   daemon running (doctor then also reads its state file and asks it for health).
 //!
 //! After the groups a Markdown table (median ± median absolute deviation from criterion's
 //! estimates) is printed for `docs/benchmarks.md`. `cargo test --benches` runs every benchmark
@@ -202,8 +202,8 @@ fn percentile(samples: &[Duration], p: usize) -> f64 {
     v[((v.len() * p).div_ceil(100)).max(1) - 1]
 }
 
-/// The hook for `auth doctor --json`: benchmarks it cold and warm once the command exists (its
-/// `--help` succeeds); until then it says so and measures nothing.
+/// `auth doctor --json`: cold, warm, and warm with a running daemon (skipped with a note if the
+/// binary has no doctor, as in an old checkout).
 fn doctor_json(c: &mut Criterion, fx: &Fixture) {
     let exists = fx
         .command(&["auth", "doctor", "--help"], true)
@@ -225,7 +225,55 @@ fn doctor_json(c: &mut Criterion, fx: &Fixture) {
             })
         });
     }
+    // The same with this root's daemon running: doctor then also reads its state file and asks
+    // it for health. Its own 50-port range, so no other daemon on the machine is probed.
+    let daemon = Daemon::start(fx);
+    if let Some(d) = &daemon {
+        g.bench_function(BenchmarkId::new("json", "warm_with_daemon"), |b| {
+            b.iter(|| {
+                let status = d.command(fx, &["auth", "doctor", "--json"]).status();
+                assert!(status.unwrap().code().is_some());
+            })
+        });
+    } else {
+        eprintln!("doctor: `sync start` failed; the figure with a running daemon is skipped");
+    }
+    drop(daemon);
     g.finish();
+}
+
+/// A daemon of the fixture's root on a private port range, stopped when dropped (also when a
+/// benchmark panics).
+struct Daemon<'a> {
+    fx: &'a Fixture,
+    ports: String,
+}
+
+impl<'a> Daemon<'a> {
+    fn start(fx: &'a Fixture) -> Option<Self> {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+        let first = probe.local_addr().ok()?.port().min(65_535 - 49);
+        drop(probe);
+        let daemon = Daemon {
+            fx,
+            ports: format!("{first}-{}", first + 49),
+        };
+        let started = daemon.command(fx, &["sync", "start"]).status();
+        started.is_ok_and(|s| s.success()).then_some(daemon)
+    }
+
+    fn command(&self, fx: &Fixture, args: &[&str]) -> Command {
+        let mut cmd = fx.command(args, true);
+        cmd.env("SPEC_KITTY_DAEMON_PORTS", &self.ports)
+            .env("SPEC_KITTY_SAAS_URL", "http://127.0.0.1:9");
+        cmd
+    }
+}
+
+impl Drop for Daemon<'_> {
+    fn drop(&mut self) {
+        let _ = self.command(self.fx, &["sync", "stop"]).status();
+    }
 }
 
 /// criterion's median and median absolute deviation (ms) of one benchmark, if it ran.
@@ -254,6 +302,10 @@ fn summary(dir: &Path, lock: (f64, f64, f64, f64)) {
         ),
         ("`auth doctor --json`, cold", "doctor/json/cold"),
         ("`auth doctor --json`, warm", "doctor/json/warm"),
+        (
+            "`auth doctor --json`, warm, daemon running",
+            "doctor/json/warm_with_daemon",
+        ),
     ];
     // Milliseconds, or microseconds below 0.1 ms.
     let show = |ms: f64| match ms < 0.1 {
