@@ -6,7 +6,7 @@
 //! the test vectors, which predate `slug`, round-trip byte for byte). Times are coerced to UTC on
 //! load and written as Python's `isoformat()` does.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -316,7 +316,16 @@ fn take_time(
 
 /// Parses an ISO-8601 time: with an offset (converted to UTC), `Z`, with or without a fraction,
 /// or naive (taken as UTC).
+///
+/// Only times in years 1 to 9999 (in UTC) are times: that is what Python's `datetime` holds and
+/// what [`format_time`] writes with four digits. A later one (`+10000-…`, or `9999-12-31T23:59:59-01:00`)
+/// would be written in a form neither this crate nor the original reads back, so a session
+/// saved with it (a server's `refresh_token_expires_at`) would become unreadable.
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    parse_any_year(s).filter(|t| (1..=9999).contains(&t.year()))
+}
+
+fn parse_any_year(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
