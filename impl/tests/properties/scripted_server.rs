@@ -100,8 +100,9 @@ impl ScriptedServer {
                     match listener.accept() {
                         Ok((conn, _)) => {
                             let reply = script.get(served).cloned();
-                            serve(conn, served, reply, &seen, &stop);
-                            served += 1;
+                            if serve(conn, served, reply, &seen, &stop) {
+                                served += 1;
+                            }
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(2)),
                     }
@@ -139,19 +140,26 @@ fn pause(ms: u64, stop: &AtomicBool) {
     }
 }
 
+/// Answers one connection; whether it consumed the script entry (a request for another path,
+/// such as another test's daemon scan probing loopback ports, gets a 404 and does not).
 fn serve(
     mut conn: TcpStream,
     index: usize,
     reply: Option<Reply>,
     seen: &Mutex<Vec<Seen>>,
     stop: &AtomicBool,
-) {
+) -> bool {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
     let Some((path, body)) = read_request(&mut conn) else {
-        return;
+        return false;
     };
+    if path != "/oauth/token" {
+        let _ = conn
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        return false;
+    }
     let refresh_token = form_value(&body, "refresh_token");
     seen.lock().unwrap().push(Seen {
         path,
@@ -200,6 +208,7 @@ fn serve(
         }
     }
     let _ = conn.shutdown(Shutdown::Both);
+    true
 }
 
 /// The request's path and body (by `Content-Length`), or `None` if it never arrived whole.
