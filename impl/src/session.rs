@@ -317,12 +317,14 @@ fn take_time(
 /// Parses an ISO-8601 time: with an offset (converted to UTC), `Z`, with or without a fraction,
 /// or naive (taken as UTC).
 ///
-/// Only times in years 1 to 9999 (in UTC) are times: that is what Python's `datetime` holds and
-/// what [`format_time`] writes with four digits. A later one (`+10000-…`, or `9999-12-31T23:59:59-01:00`)
-/// would be written in a form neither this crate nor the original reads back, so a session
-/// saved with it (a server's `refresh_token_expires_at`) would become unreadable.
+/// Only what Python's `datetime` holds is a time: years 1 to 9999 (in UTC), which
+/// [`format_time`] writes with four digits, and no leap second (`:60`, which chrono keeps as a
+/// second of 1.x s). Either would be written in a form neither this crate nor the original
+/// reads back the same, so a session saved with it (a server's `refresh_token_expires_at`)
+/// would become unreadable or change at every rewrite.
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    parse_any_year(s).filter(|t| (1..=9999).contains(&t.year()))
+    parse_any_year(s)
+        .filter(|t| (1..=9999).contains(&t.year()) && t.timestamp_subsec_nanos() < 1_000_000_000)
 }
 
 fn parse_any_year(s: &str) -> Option<DateTime<Utc>> {

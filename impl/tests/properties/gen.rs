@@ -68,7 +68,7 @@ pub fn time_text() -> impl Strategy<Value = String> {
         1u32..29,
         0u32..24,
         0u32..60,
-        0u32..60,
+        prop_oneof![20 => 0u32..60, 1 => Just(60u32)],
         prop_oneof![Just(String::new()), "\\.[0-9]{1,9}".prop_map(|s| s)],
         prop_oneof![
             Just("+00:00"),

@@ -249,3 +249,22 @@ fn any_salt_file_is_used_or_refused_with_a_typed_error() {
         Ok(())
     });
 }
+
+/// Found by the `session_plaintext` fuzz target (libFuzzer, about 2.4 million runs into its long
+/// run; the minimised input below): chrono reads a leap second (`:60`) as a second of 1.x s,
+/// which was rewritten as `10:04:60.1000000` (seven fraction digits), read back as another
+/// time, rewritten again differently; Python's `fromisoformat` refuses second 60 outright. Now
+/// a leap second is no time: the plaintext is refused as it would be by the original.
+#[test]
+fn regression_leap_second_is_no_time() {
+    let minimised = br#"{"user_id": "d","access_token":"","refresh_token":"","session_id":"","access_token_expires_at":"6-04-8T10:4:60"}"#;
+    assert!(matches!(
+        StoredSession::from_json(minimised),
+        Err(spec_kitty::session::SessionFormatError::BadValue {
+            key: "access_token_expires_at",
+            ..
+        })
+    ));
+    assert!(spec_kitty::session::parse_time("2026-04-28T10:45:60.123456+00:00").is_none());
+    assert!(spec_kitty::session::parse_time("2026-04-28T10:45:59.999999+00:00").is_some());
+}

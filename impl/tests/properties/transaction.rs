@@ -24,9 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The ceiling each transaction gets: short, so delays past it are cheap to generate.
-const CEILING: Duration = Duration::from_millis(700);
-/// What the transaction may take beyond its ceiling (saving, releasing, the outcome log).
-const SLACK: Duration = Duration::from_millis(600);
+const CEILING: Duration = Duration::from_millis(500);
+/// What the transaction may take beyond its ceiling (saving, releasing, the outcome log), with
+/// room for a loaded CI machine running a debug build.
+const SLACK: Duration = Duration::from_millis(1000);
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -182,7 +183,7 @@ fn the_transaction_keeps_its_invariants_whatever_the_server_answers() {
     let store = SessionStore::with_passphrase(&root, "fuzz-host:1000")
         .with_session_lock_wait(Duration::from_secs(2));
     let tally = Mutex::new(std::collections::BTreeMap::<&str, u32>::new());
-    property("refresh_transaction", 32, case(), |case| {
+    property("refresh_transaction", 24, case(), |case| {
         let _ = std::fs::remove_file(root.session_file());
         let persisted = case
             .persisted
