@@ -11,9 +11,12 @@ BIN=target/x86_64-unknown-linux-gnu/release
 TARGETS=${*:-token_answer session_envelope lock_record daemon_state_file session_plaintext endpoint_answers sync_answers daemon_health saas_config scenario_toml}
 for t in $TARGETS; do
     mkdir -p "corpus/$t"
+    seeds="seeds/$t"
+    # The scenario catalogue is the scenario target's seed corpus (read, never written).
+    [ "$t" = scenario_toml ] && seeds=../scenarios
     start=$(date +%s.%N)
     nice -n 10 "$BIN/$t" -runs="$RUNS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="artifacts/$t-" "corpus/$t" "seeds/$t" \
+        -print_final_stats=1 -artifact_prefix="artifacts/$t-" "corpus/$t" "$seeds" \
         >"$LOGS/$t.log" 2>&1
     rc=$?
     end=$(date +%s.%N)
