@@ -59,6 +59,12 @@ impl LockRecord {
             .map(|t| (now - t).to_std().unwrap_or(Duration::ZERO))
     }
 
+    /// Parses a record file's bytes (surrounding ASCII whitespace ignored). Any bytes may be
+    /// there (another program, a crash mid-write): a bad record is a typed error, never a panic.
+    pub fn parse(bytes: &[u8]) -> Result<LockRecord, serde_json::Error> {
+        serde_json::from_slice(bytes.trim_ascii())
+    }
+
     /// The record as the Python original writes it (sorted keys, `json.dumps` spacing).
     pub fn to_json(&self) -> String {
         // Field order above is alphabetical, which is what `sort_keys=True` produces.
@@ -223,7 +229,7 @@ const MAX_RECORD_BYTES: u64 = 64 * 1024;
 /// error: the record is only a diagnostic).
 pub fn read_record(path: &Path) -> Option<LockRecord> {
     let file = fsutil::read_regular(path, MAX_RECORD_BYTES).ok()?;
-    serde_json::from_slice(file.bytes.trim_ascii()).ok()
+    LockRecord::parse(&file.bytes).ok()
 }
 
 /// What [`force_release`] did.

@@ -6,7 +6,7 @@
 //! the test vectors, which predate `slug`, round-trip byte for byte). Times are coerced to UTC on
 //! load and written as Python's `isoformat()` does.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -316,7 +316,18 @@ fn take_time(
 
 /// Parses an ISO-8601 time: with an offset (converted to UTC), `Z`, with or without a fraction,
 /// or naive (taken as UTC).
+///
+/// Only what Python's `datetime` holds is a time: years 1 to 9999 (in UTC), which
+/// [`format_time`] writes with four digits, and no leap second (`:60`, which chrono keeps as a
+/// second of 1.x s). Either would be written in a form neither this crate nor the original
+/// reads back the same, so a session saved with it (a server's `refresh_token_expires_at`)
+/// would become unreadable or change at every rewrite.
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    parse_any_year(s)
+        .filter(|t| (1..=9999).contains(&t.year()) && t.timestamp_subsec_nanos() < 1_000_000_000)
+}
+
+fn parse_any_year(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));

@@ -2,7 +2,9 @@
 //! shutdown, the trigger. Tight timeouts everywhere: a listener that does not answer quickly is
 //! treated as "not a healthy daemon", never waited on.
 
-use super::protocol::{ControlRequest, Health, HEALTH_PATH, SHUTDOWN_PATH, TRIGGER_PATH};
+use super::protocol::{
+    ControlRequest, Health, HEALTH_PATH, MAX_HEALTH_BYTES, SHUTDOWN_PATH, TRIGGER_PATH,
+};
 use super::state_file::ControlToken;
 use std::time::Duration;
 
@@ -46,9 +48,15 @@ impl ControlClient {
         if !response.status().is_success() {
             return None;
         }
-        // A health answer is small; anything large is not ours.
-        let bytes = response.bytes().ok().filter(|b| b.len() < 64 * 1024)?;
-        serde_json::from_slice(&bytes).ok()
+        // A health answer is small; anything large is not ours. Read at most one byte past the
+        // bound, whatever the listener sends (the timeout alone would allow gigabytes).
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(response, MAX_HEALTH_BYTES as u64 + 1),
+            &mut bytes,
+        )
+        .ok()?;
+        Health::parse(&bytes).ok()
     }
 
     /// Asks the daemon on `port` to shut down cleanly.

@@ -45,6 +45,29 @@ pub struct Health {
     pub last_refresh_outcome: Option<String>,
 }
 
+/// No health answer of ours is larger; anything larger is not a daemon of this family.
+pub const MAX_HEALTH_BYTES: usize = 64 * 1024;
+
+/// Why a health answer is not ours.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("the health answer is larger than {MAX_HEALTH_BYTES} bytes ({0} bytes)")]
+    TooLarge(usize),
+    #[error("the health answer is not the documented JSON: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+impl Health {
+    /// Parses the body of `GET /api/health`. Whatever listens on a loopback port may answer:
+    /// any bytes are a typed error, never a panic.
+    pub fn parse(bytes: &[u8]) -> Result<Health, HealthError> {
+        if bytes.len() >= MAX_HEALTH_BYTES {
+            return Err(HealthError::TooLarge(bytes.len()));
+        }
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
 /// What health says about the in-memory session: never a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionView {

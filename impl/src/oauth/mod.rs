@@ -8,18 +8,19 @@
 //! types, never on message text.
 
 mod answer;
+mod wire;
 
 pub use answer::{
     after, classify_refresh, parse_grant, seconds, HttpAnswer, RefreshExpiry, RefreshResponse,
     RejectionReason, TokenGrant, DEFAULT_EXPIRES_IN_S, MAX_ACCESS_LIFETIME_S,
     MAX_REFRESH_LIFETIME_S,
 };
+pub use wire::{
+    classify_device_poll, json_answer, ok_body, revoke_answer, AnswerError, DeviceAuthorization,
+    DevicePoll, Profile, ProfileTeam, SessionStatus,
+};
 
 use crate::deadline::Deadline;
-use crate::session::Team;
-use answer::{error_code, redirect_message};
-use serde::Deserialize;
-use std::fmt;
 use std::io::Read;
 use std::time::Duration;
 
@@ -46,105 +47,6 @@ pub enum OAuthError {
     },
     #[error("{url} answered with a malformed body: {reason}")]
     Malformed { url: String, reason: String },
-}
-
-/// RFC 8628 device authorization answer. Its `Debug` never shows the device code.
-#[derive(Clone, Deserialize)]
-pub struct DeviceAuthorization {
-    pub device_code: String,
-    pub user_code: String,
-    pub verification_uri: String,
-    #[serde(default)]
-    pub verification_uri_complete: Option<String>,
-    #[serde(default = "default_device_expiry")]
-    pub expires_in: u64,
-    #[serde(default = "default_interval")]
-    pub interval: u64,
-}
-
-impl fmt::Debug for DeviceAuthorization {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeviceAuthorization")
-            .field("device_code", &crate::session::REDACTED)
-            .field("user_code", &self.user_code)
-            .field("verification_uri", &self.verification_uri)
-            .field("expires_in", &self.expires_in)
-            .field("interval", &self.interval)
-            .finish()
-    }
-}
-
-fn default_device_expiry() -> u64 {
-    900
-}
-fn default_interval() -> u64 {
-    5
-}
-
-/// One poll of the device token endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DevicePoll {
-    Granted(TokenGrant),
-    Pending,
-    SlowDown,
-    Denied,
-    Expired,
-    /// Transient or unexpected answer; the poll may be retried.
-    Failed(String),
-}
-
-/// A team as `/api/v1/me` lists it. `is_private_teamspace` defaults to false and `slug` to the id,
-/// as in the original.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProfileTeam {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-    #[serde(default)]
-    pub is_private_teamspace: bool,
-    #[serde(default)]
-    pub slug: Option<String>,
-}
-
-impl From<ProfileTeam> for Team {
-    fn from(t: ProfileTeam) -> Team {
-        Team {
-            slug: Some(
-                t.slug
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| t.id.clone()),
-            ),
-            id: t.id,
-            name: t.name,
-            role: t.role,
-            is_private_teamspace: t.is_private_teamspace,
-            extra: Default::default(),
-        }
-    }
-}
-
-/// The `/api/v1/me` profile.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Profile {
-    pub user_id: String,
-    pub email: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub teams: Vec<ProfileTeam>,
-    /// The refresh token's absolute expiry, when the server reports it here.
-    #[serde(default)]
-    pub refresh_token_expires_at: Option<String>,
-}
-
-/// The `/api/v1/session-status` answer.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SessionStatus {
-    pub session_id: String,
-    #[serde(default)]
-    pub active: bool,
-    #[serde(default)]
-    pub generation: Option<i64>,
 }
 
 /// A blocking client for one SaaS base URL.
@@ -202,7 +104,7 @@ impl OAuthClient {
                 self.default_deadline(),
             )
             .map_err(|reason| self.transport(path, reason))?;
-        self.parse_json(path, &self.ok_body(path, answer)?)
+        json_answer(&answer).map_err(|e| self.answer_error(path, e))
     }
 
     /// One poll of `POST /oauth/token` with the device-code grant.
@@ -216,23 +118,7 @@ impl OAuthClient {
             Ok(answer) => answer,
             Err(reason) => return DevicePoll::Failed(reason),
         };
-        match answer.status {
-            200 => match parse_grant(&answer.body) {
-                Ok(grant) => DevicePoll::Granted(grant),
-                Err(reason) => DevicePoll::Failed(reason),
-            },
-            300..=399 => DevicePoll::Failed(redirect_message(&answer)),
-            status => match error_code(&answer.body).as_deref() {
-                Some("authorization_pending") => DevicePoll::Pending,
-                Some("slow_down") => DevicePoll::SlowDown,
-                Some("access_denied") => DevicePoll::Denied,
-                Some("expired_token") => DevicePoll::Expired,
-                other => DevicePoll::Failed(format!(
-                    "HTTP {status} {}",
-                    other.unwrap_or("without an error code")
-                )),
-            },
-        }
+        classify_device_poll(&answer)
     }
 
     /// `POST /oauth/revoke` (RFC 7009), done by `deadline`. Any 200 is success.
@@ -246,7 +132,7 @@ impl OAuthClient {
         let answer = self
             .post_form(path, &form, deadline)
             .map_err(|reason| self.transport(path, reason))?;
-        self.ok_body(path, answer).map(drop)
+        revoke_answer(&answer).map_err(|e| self.answer_error(path, e))
     }
 
     /// `GET /api/v1/me` with the access token.
@@ -267,7 +153,7 @@ impl OAuthClient {
         let request = self.http.get(self.url(path)).bearer_auth(access_token);
         let answer = send(request, self.default_deadline())
             .map_err(|reason| self.transport(path, reason))?;
-        self.parse_json(path, &self.ok_body(path, answer)?)
+        json_answer(&answer).map_err(|e| self.answer_error(path, e))
     }
 
     fn post_form(
@@ -286,28 +172,18 @@ impl OAuthClient {
         }
     }
 
-    /// The body of a 200 answer, or the status (with the body's error code) as an error.
-    fn ok_body(&self, path: &str, answer: HttpAnswer) -> Result<Vec<u8>, OAuthError> {
-        match answer.status {
-            200 => Ok(answer.body),
-            300..=399 => Err(self.transport(path, redirect_message(&answer))),
-            status => Err(OAuthError::Status {
-                url: self.url(path),
+    /// An answer error as the client reports it: with the URL.
+    fn answer_error(&self, path: &str, e: AnswerError) -> OAuthError {
+        let url = self.url(path);
+        match e {
+            AnswerError::Redirect(reason) => OAuthError::Transport { url, reason },
+            AnswerError::Status { status, detail } => OAuthError::Status {
+                url,
                 status,
-                detail: error_code(&answer.body).unwrap_or_else(|| "no error code".into()),
-            }),
+                detail,
+            },
+            AnswerError::Malformed(reason) => OAuthError::Malformed { url, reason },
         }
-    }
-
-    fn parse_json<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &[u8],
-    ) -> Result<T, OAuthError> {
-        serde_json::from_slice(body).map_err(|e| OAuthError::Malformed {
-            url: self.url(path),
-            reason: e.to_string(),
-        })
     }
 }
 

@@ -99,30 +99,9 @@ impl IngressClient {
         deadline: Deadline,
     ) -> Result<BatchAnswer, SyncError> {
         let url = self.url(BATCH_PATH);
-        let mut wire = Vec::with_capacity(events.len());
-        for e in events {
-            let payload: serde_json::Value =
-                serde_json::from_str(&e.payload).map_err(|err| SyncError::Malformed {
-                    url: url.clone(),
-                    detail: format!(
-                        "queued event {} has a payload that is not JSON: {err}",
-                        e.event_id
-                    ),
-                })?;
-            wire.push(WireEvent {
-                event_id: &e.event_id,
-                event_type: &e.event_type,
-                payload,
-                created_at: e.created_at.to_rfc3339(),
-            });
-        }
-        let body = serde_json::to_vec(&WireBatch {
-            team_id,
-            events: wire,
-        })
-        .map_err(|e| SyncError::Malformed {
+        let body = batch_body(team_id, events).map_err(|detail| SyncError::Malformed {
             url: url.clone(),
-            detail: e.to_string(),
+            detail,
         })?;
         let request = self
             .http
@@ -131,7 +110,7 @@ impl IngressClient {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         let bytes = self.exchange(&url, request, deadline)?;
-        serde_json::from_slice(&bytes).map_err(|e| SyncError::Malformed {
+        parse_batch_answer(&bytes).map_err(|e| SyncError::Malformed {
             url,
             detail: e.to_string(),
         })
@@ -142,11 +121,10 @@ impl IngressClient {
         let url = self.url(ME_PATH);
         let request = self.http.get(&url).bearer_auth(token);
         let bytes = self.exchange(&url, request, deadline)?;
-        let me: MeAnswer = serde_json::from_slice(&bytes).map_err(|e| SyncError::Malformed {
+        parse_teams(&bytes).map_err(|e| SyncError::Malformed {
             url,
             detail: e.to_string(),
-        })?;
-        Ok(me.teams)
+        })
     }
 
     /// Sends and reads the whole answer by `deadline`; a status other than 200 is an error.
@@ -198,19 +176,64 @@ impl IngressClient {
             });
         }
         if status != 200 {
-            let error = serde_json::from_slice::<ErrorAnswer>(&body)
-                .ok()
-                .and_then(|a| a.error)
-                // The server's words end up in a one-line message: no control characters.
-                .map(|e| e.chars().filter(|c| !c.is_control()).take(80).collect());
             return Err(SyncError::Status {
                 url: url.to_string(),
                 status,
-                error,
+                error: error_code(&body),
             });
         }
         Ok(body)
     }
+}
+
+/// The request body for `events`, as stored rows become wire events. A stored payload is only
+/// text someone left in the queue database: one that is not JSON is a typed error naming the
+/// event, never a panic.
+pub fn batch_body(team_id: &str, events: &[QueuedEvent]) -> Result<Vec<u8>, String> {
+    let mut wire = Vec::with_capacity(events.len());
+    for e in events {
+        let payload: serde_json::Value = serde_json::from_str(&e.payload).map_err(|err| {
+            format!(
+                "queued event {} has a payload that is not JSON: {err}",
+                e.event_id
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(40)
+                    .collect::<String>()
+            )
+        })?;
+        wire.push(WireEvent {
+            event_id: &e.event_id,
+            event_type: &e.event_type,
+            payload,
+            created_at: e.created_at.to_rfc3339(),
+        });
+    }
+    serde_json::to_vec(&WireBatch {
+        team_id,
+        events: wire,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The body of a 200 batch answer: every event's fate. Pure, for the property tests and fuzz
+/// targets: any bytes are a typed error, never a panic.
+pub fn parse_batch_answer(body: &[u8]) -> Result<BatchAnswer, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// The teams of a 200 `/api/v1/me` body.
+pub fn parse_teams(body: &[u8]) -> Result<Vec<ProfileTeam>, serde_json::Error> {
+    serde_json::from_slice::<MeAnswer>(body).map(|me| me.teams)
+}
+
+/// The `error` code of a non-200 body, made printable: the server's words end up in a one-line
+/// message, so no control characters and at most 80 characters.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ErrorAnswer>(body)
+        .ok()
+        .and_then(|a| a.error)
+        .map(|e| e.chars().filter(|c| !c.is_control()).take(80).collect())
 }
 
 /// A transport failure in words, without the URL's query or any header.

@@ -16,7 +16,10 @@ mod sender;
 mod status;
 mod team;
 
-pub use client::{BATCH_PATH, ME_PATH};
+pub use client::{
+    batch_body, error_code as status_error_code, parse_batch_answer, parse_teams, BatchAnswer,
+    EventResult, BATCH_PATH, ME_PATH,
+};
 pub use diagnostic::{classify, Diagnostic, DiagnosticCode, NEVER_EMITTED};
 pub use drain_lock::{acquire as acquire_drain_lock, DrainGuard, DrainLockError};
 pub use error::{SyncError, TransportKind};
