@@ -25,6 +25,7 @@ mod explore;
 mod interrupt;
 mod legacy;
 mod multicall;
+mod python;
 mod redact;
 mod report;
 mod run;

@@ -34,6 +34,8 @@ pub(super) fn run_with(
     opts: &RunOptions,
     drive: impl FnOnce(&mut World),
 ) -> ScenarioReport {
+    // Before the clock starts: a cold install of the Python original is not the scenario's time.
+    let python = sc.needs_python().then(crate::python::spec_kitty);
     let started = Instant::now();
     let mut report = ScenarioReport {
         id: sc.id.clone(),
@@ -45,7 +47,21 @@ pub(super) fn run_with(
         ..ScenarioReport::default()
     };
     let mut budget_exceeded = false;
-    if let Some(signal) = opts.cancel.signal() {
+    if let Some(Err(reason)) = python {
+        let reason = format!(
+            "the Python original ({}) cannot be installed: {reason}",
+            crate::python::REQUIREMENT
+        );
+        if crate::python::required() {
+            report.failures.push(Failure::Setup(format!(
+                "{reason} ({} is set: it is required here)",
+                crate::python::REQUIRE_ENV
+            )));
+        } else {
+            eprintln!("scenario {}: skipped: {reason}", sc.id);
+            report.skipped = Some(reason);
+        }
+    } else if let Some(signal) = opts.cancel.signal() {
         report.failures.push(Failure::Interrupted(format!(
             "{} before the scenario started",
             signal_name(signal)

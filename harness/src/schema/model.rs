@@ -54,6 +54,12 @@ impl Scenario {
         self.processes.iter().find(|p| p.name == name)
     }
 
+    /// Whether some process runs the Python original (the run then needs its venv, and is
+    /// skipped with a reason where it cannot be installed).
+    pub fn needs_python(&self) -> bool {
+        self.processes.iter().any(ProcessSpec::needs_python)
+    }
+
     /// This scenario as `scenario explore` runs it: without steps (the explorer orders the
     /// processes) and without `[expect]` (it describes one fixed ordering), with `[explore]`
     /// (the file's, or the defaults, which also turns on the universal invariant).
@@ -147,6 +153,10 @@ pub enum Program {
     SpecKitty(Vec<String>),
     /// The built-in legacy client (refreshes and writes without the lock).
     Legacy(Vec<String>),
+    /// Any program and its arguments (`command = [...]`): an external participant that reaches
+    /// no sync point. `{python_spec_kitty}` stands for the Python original's executable
+    /// ([`crate::python`]).
+    Command(Vec<String>),
 }
 
 /// One OS process of the scenario.
@@ -179,7 +189,21 @@ impl ProcessSpec {
                     .collect();
                 positional.starts_with(&["auth", "token"])
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) => false,
+        }
+    }
+
+    /// Whether the process is an external program (no sync points, no test hooks).
+    pub fn is_external(&self) -> bool {
+        matches!(self.program, Program::Command(_))
+    }
+
+    /// Whether the process runs the Python original (its command names
+    /// `{python_spec_kitty}`), so the scenario needs its venv.
+    pub fn needs_python(&self) -> bool {
+        match &self.program {
+            Program::Command(argv) => argv.iter().any(|a| a.contains(crate::python::PLACEHOLDER)),
+            _ => false,
         }
     }
 
@@ -195,7 +219,7 @@ impl ProcessSpec {
                     .collect();
                 words.starts_with(&["sync", "enqueue"])
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) => false,
         }
     }
 
@@ -213,7 +237,7 @@ impl ProcessSpec {
                     ["sync", "daemon" | "start" | "restart", ..]
                 )
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) => false,
         }
     }
 
@@ -228,14 +252,16 @@ impl ProcessSpec {
                     .collect();
                 words.starts_with(&["auth", "logout"])
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) => false,
         }
     }
 
     /// Whether the process was asked for JSON output.
     pub fn wants_json(&self) -> bool {
         match &self.program {
-            Program::SpecKitty(args) | Program::Legacy(args) => args.iter().any(|a| a == "--json"),
+            Program::SpecKitty(args) | Program::Legacy(args) | Program::Command(args) => {
+                args.iter().any(|a| a == "--json")
+            }
         }
     }
 
@@ -245,6 +271,7 @@ impl ProcessSpec {
             Program::SpecKitty(args) => format!("spec-kitty {}", args.join(" ")),
             Program::Legacy(args) if args.is_empty() => "legacy-client".to_string(),
             Program::Legacy(args) => format!("legacy-client {}", args.join(" ")),
+            Program::Command(argv) => argv.join(" "),
         }
     }
 }
@@ -321,6 +348,9 @@ pub enum Action {
     },
     /// Put a decoy listener in the scenario's daemon port range until the end.
     Decoy(crate::schema::DecoyKind),
+    /// Wait until the fake SaaS has received at least this many requests per endpoint: how an
+    /// external process, which reaches no sync point, is ordered by what it sends.
+    AwaitSaas(BTreeMap<String, u64>),
 }
 
 /// Assertions evaluated in the middle of a run.
@@ -367,6 +397,13 @@ impl Step {
             Action::Check(_) => "check".to_string(),
             Action::Stop { procs } => format!("stop {} (SIGTERM)", procs.join(", ")),
             Action::Decoy(kind) => format!("a {kind:?} decoy listener in the daemon port range"),
+            Action::AwaitSaas(want) => format!(
+                "wait until the fake SaaS received {}",
+                want.iter()
+                    .map(|(e, n)| format!("{n} request(s) to {e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         let name = match self.line {
             Some(_) => format!("step {}", self.index),

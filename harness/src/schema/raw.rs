@@ -137,6 +137,8 @@ pub(super) struct RawProcess {
     #[serde(default)]
     pub(super) legacy: Option<bool>,
     #[serde(default)]
+    pub(super) command: Option<Vec<String>>,
+    #[serde(default)]
     pub(super) replicas: Option<u32>,
     #[serde(default)]
     pub(super) env: Option<BTreeMap<String, String>>,
@@ -200,6 +202,8 @@ pub(super) struct RawStep {
     pub(super) stop: Option<OneOrMany>,
     #[serde(default)]
     pub(super) decoy: Option<DecoyKind>,
+    #[serde(default)]
+    pub(super) await_saas: Option<BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -344,3 +344,39 @@ fn a_variant_can_replace_the_steps() {
         "{err}"
     );
 }
+
+#[test]
+fn an_external_command_reaches_no_point_and_takes_no_hook() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"P\"\ncommand = [\"{python_spec_kitty}\", \"auth\", \"status\"]\n";
+    let ok = format!("{head}[expect]\nexit = {{ P = 0 }}\norder = [\"P:start\", \"P:exit\"]\n");
+    let sc = parse(&ok).unwrap();
+    assert!(sc[0].needs_python());
+    let refused = [
+        ("[[process.fault]]\npoint = \"session.loaded\"\naction = \"fail\"\n[expect]\nexit = { P = 0 }\n", "`fault` could never act on it"),
+        ("lock_wait_ms = 300\n[expect]\nexit = { P = 0 }\n", "`lock_wait_ms` could never act on it"),
+        ("[[step]]\nrun = \"P\"\nuntil = \"session.loaded\"\n[expect]\nexit = { P = 0 }\n", "reaches no sync point"),
+        ("[expect]\norder = [\"P:refresh.lock_wait\", \"P:exit\"]\n", "reaches no sync point"),
+    ];
+    for (tail, message) in refused {
+        let e = first_error(&format!("{head}{tail}"));
+        assert!(e.message.contains(message), "{tail}: {}", e.message);
+    }
+    let typo = first_error("[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"P\"\ncommand = [\"{python_spec_kity}\"]\n[expect]\nexit = { P = 0 }\n");
+    assert!(
+        typo.message.contains("unknown placeholder"),
+        "{}",
+        typo.message
+    );
+    let both = first_error("[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"P\"\ncommand = [\"sh\"]\nargs = [\"auth\"]\n[expect]\nexit = { P = 0 }\n");
+    assert!(
+        both.message.contains("does not go with `args`"),
+        "{}",
+        both.message
+    );
+}
+
+#[test]
+fn await_saas_names_known_endpoints() {
+    let e = first_error("[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[[step]]\nrelease = \"A\"\n[[step]]\nawait_saas = { \"/oauth/tokn\" = 1 }\n[expect]\nexit = { A = 0 }\n");
+    assert!(e.message.contains("unknown SaaS endpoint"), "{}", e.message);
+}
