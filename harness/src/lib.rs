@@ -24,6 +24,7 @@ mod discover;
 mod explore;
 mod interrupt;
 mod legacy;
+mod lock_watch;
 mod multicall;
 mod python;
 mod redact;

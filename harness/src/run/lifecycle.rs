@@ -145,6 +145,12 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
         (st.procs.clone(), st.anomalies.clone())
     };
     let outputs = w.children.outputs();
+    let lock_inodes = w
+        .lock_watcher
+        .as_mut()
+        .map(|l| l.finish())
+        .unwrap_or_default();
+    let lock_file_bytes = std::fs::read(w.root.refresh_lock_file()).ok();
     let declared = declared_saas_faults(w.sc);
     let opened = collect::open_versions(&versions);
     let observed = Observed {
@@ -171,6 +177,8 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
         queue: &queue,
         saas_event_ids: &saas_event_ids,
         saas_event_stats,
+        lock_file_bytes: lock_file_bytes.as_deref(),
+        lock_inodes: &lock_inodes,
     };
     let mut failures = std::mem::take(&mut w.failures);
     if w.interrupted.is_none() {

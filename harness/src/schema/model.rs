@@ -479,8 +479,15 @@ pub struct Expect {
     pub saas_statuses: BTreeMap<String, BTreeMap<u16, u64>>,
     pub seed_token_presented: Option<u64>,
     pub max_token_presented: Option<u64>,
-    /// `(process, point)` pairs whose first occurrences must come in this order.
-    pub order: Vec<(String, String)>,
+    /// Independent chains of `(process, point)` pairs; in each, first occurrences must come in
+    /// this order.
+    pub order: Vec<Vec<(String, String)>>,
+    /// `stdout_count`: process → text → exactly how many times it occurs in the raw stdout.
+    pub stdout_count: BTreeMap<String, BTreeMap<String, u64>>,
+    /// `stderr_count`: the same for stderr.
+    pub stderr_count: BTreeMap<String, BTreeMap<String, u64>>,
+    /// `not_reached`: process → sync points it must never have reached.
+    pub not_reached: BTreeMap<String, Vec<String>>,
     pub timing: Vec<Timing>,
     pub lock_held: Option<bool>,
     /// What `auth token` printed: the final session's access token, or the seeded one.
@@ -499,6 +506,20 @@ pub struct Expect {
     pub queue_depth: Option<u64>,
     /// `[expect.saas.events]`.
     pub saas_events: EventsExpect,
+    /// `[expect.lock_file]`.
+    pub lock_file: LockFileExpect,
+}
+
+/// `[expect.lock_file]`: the refresh lock file itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockFileExpect {
+    pub content: Option<crate::schema::values::LockContent>,
+    /// The record names this process's pid (a process name) ...
+    pub pid_of: Option<String>,
+    /// ... or this pid.
+    pub pid: Option<u32>,
+    /// `refresh.lock` and `session.lock` were never unlinked or replaced during the run.
+    pub inode_unchanged: bool,
 }
 
 /// `[expect.daemons]`: the daemons alive just before teardown.

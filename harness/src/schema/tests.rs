@@ -380,3 +380,40 @@ fn await_saas_names_known_endpoints() {
     let e = first_error("[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[[step]]\nrelease = \"A\"\n[[step]]\nawait_saas = { \"/oauth/tokn\" = 1 }\n[expect]\nexit = { A = 0 }\n");
     assert!(e.message.contains("unknown SaaS endpoint"), "{}", e.message);
 }
+
+#[test]
+fn named_tokens_order_chains_and_lock_file_keys_are_checked() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[seed.session]\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[expect]\n";
+    let sc = parse(&format!("{head}session_refresh_token = \"R2\"\nsaas.revoked_token = {{ generation = 1 }}\norder = [[\"A:start\", \"A:exit\"], [\"A:session.loaded\", \"A:exit\"]]\n")).unwrap();
+    assert_eq!(
+        sc[0].expect.session_refresh_token,
+        Some(TokenRef::Label("R2".into()))
+    );
+    assert_eq!(sc[0].expect.order.len(), 2);
+    let cases = [
+        ("session_refresh_token = \"A1\"\n", "labels an access token"),
+        (
+            "session_access_token = \"saas:latest\"\n",
+            "this key names an access token",
+        ),
+        ("order = [\"A:start\", [\"A:exit\"]]\n", "not both"),
+        ("not_reached = { A = \"exit\" }\n", "is not a sync point"),
+        (
+            "stderr_count = { A = {} }\n",
+            "a count needs a non-empty text",
+        ),
+        (
+            "[expect.lock_file]\npid = \"Z\"\n",
+            "neither a declared process nor a pid",
+        ),
+        (
+            "[expect.lock_file]\ncontent = \"empty\"\npid = 5\n",
+            "`content` says there is none",
+        ),
+        ("[expect.lock_file]\n", "asserts nothing"),
+    ];
+    for (tail, message) in cases {
+        let e = first_error(&format!("{head}{tail}"));
+        assert!(e.message.contains(message), "{tail}: {}", e.message);
+    }
+}
