@@ -1,19 +1,16 @@
-//! `expect.order` (one chain or several), `[[expect.timing]]` and `not_reached`: references to
+//! `expect.order` (one chain or several) and `[[expect.timing]]`: references to
 //! events (`process:point`, `start`, `exit`) and the constraints between them.
 //!
 //! Guarantee: every event named exists and can be reached by its process.
 
-use super::expect::{group_path, per_process};
 use super::processes::Names;
 use crate::schema::diagnostics::{kp, Ctx};
 use crate::schema::model::Timing;
 use crate::schema::points::{is_known_point, known_points, EXIT, START};
 use crate::schema::raw::RawTiming;
-use crate::schema::values::OneOrMany;
-use std::collections::BTreeMap;
 
 /// `process:point` (or `process:start` / `process:exit`): whether both exist.
-fn check_event_ref(
+pub(crate) fn check_event_ref(
     ctx: &mut Ctx,
     path: &[String],
     names: &Names,
@@ -77,40 +74,6 @@ pub(crate) fn resolve_order(
                 Some("\"A:refresh.persisted\"".into()),
             ),
         }
-    }
-    out
-}
-
-/// `not_reached = { A = ["refresh.network_before"] }`: sync points (not `start` or `exit`) each
-/// process can reach and must not have.
-pub(crate) fn resolve_not_reached(
-    ctx: &mut Ctx,
-    base: &[String],
-    m: &BTreeMap<String, OneOrMany>,
-    names: &Names,
-) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for (p, points) in per_process(ctx, names, &kp(base, &["not_reached"]), m, "not_reached") {
-        let path = group_path(base, "not_reached", &p);
-        if points.0.is_empty() {
-            ctx.err(
-                &path,
-                "`not_reached` lists no point",
-                Some("not_reached = { A = \"refresh.network_before\" }".into()),
-            );
-        }
-        for point in &points.0 {
-            if point == START || point == EXIT {
-                ctx.err(
-                    &path,
-                    format!("{point:?} is not a sync point: a process that never started or ended is an `exit` expectation"),
-                    Some(format!("a sync point: {}", known_points().join(", "))),
-                );
-            } else {
-                check_event_ref(ctx, &path, names, &p, point);
-            }
-        }
-        out.insert(p, points.0);
     }
     out
 }

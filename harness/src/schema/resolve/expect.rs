@@ -5,7 +5,7 @@
 //! Guarantees: every process, point, outcome, endpoint and token name an expectation uses
 //! exists; keys that contradict each other are refused.
 
-use super::events::{resolve_not_reached, resolve_order, resolve_timing};
+use super::events::{check_event_ref, resolve_order, resolve_timing};
 use super::expect_saas::{resolve_saas_expect, token_ref, TokenKind};
 use super::expect_sync::resolve_diagnostics;
 use super::processes::Names;
@@ -14,6 +14,7 @@ use crate::schema::diagnostics::{kp, Ctx};
 use crate::schema::model::{
     DaemonsExpect, Expect, LockFileExpect, OutcomeExpect, PrintedToken, Seed, NO_OUTCOME,
 };
+use crate::schema::points::{known_points, EXIT, START};
 use crate::schema::raw::{RawExpect, RawLockFile};
 use crate::schema::values::{LockContent, OneOrMany, SessionState, TokenName};
 use spec_kitty::refresh::Outcome;
@@ -402,4 +403,38 @@ fn resolve_lock_file(
         );
     }
     x
+}
+
+/// `not_reached = { A = ["refresh.network_before"] }`: sync points (not `start` or `exit`) each
+/// process can reach and must not have.
+pub(crate) fn resolve_not_reached(
+    ctx: &mut Ctx,
+    base: &[String],
+    m: &BTreeMap<String, OneOrMany>,
+    names: &Names,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (p, points) in per_process(ctx, names, &kp(base, &["not_reached"]), m, "not_reached") {
+        let path = group_path(base, "not_reached", &p);
+        if points.0.is_empty() {
+            ctx.err(
+                &path,
+                "`not_reached` lists no point",
+                Some("not_reached = { A = \"refresh.network_before\" }".into()),
+            );
+        }
+        for point in &points.0 {
+            if point == START || point == EXIT {
+                ctx.err(
+                    &path,
+                    format!("{point:?} is not a sync point: a process that never started or ended is an `exit` expectation"),
+                    Some(format!("a sync point: {}", known_points().join(", "))),
+                );
+            } else {
+                check_event_ref(ctx, &path, names, &p, point);
+            }
+        }
+        out.insert(p, points.0);
+    }
+    out
 }
