@@ -24,7 +24,7 @@ pub use model::{
 };
 pub use points::{EXIT, START};
 pub use values::{
-    AlwaysSession, DecoyKind, ExitExpect, FileKind, LockAction, LockContent, PointAction,
+    AlwaysSession, DecoyKind, ExitExpect, FileKind, IoOpName, LockAction, LockContent, PointAction,
     SaasAction, ServerState, SessionState, TokenRef,
 };
 

@@ -4,8 +4,8 @@
 use super::explore::{ExpectAlways, ExploreSpec};
 use super::points::EXIT;
 use super::values::{
-    Broken, ExitSet, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
-    TokenRef,
+    Broken, ExitSet, FileKind, IoOpName, LockAction, PointAction, SaasAction, ServerState,
+    SessionState, TokenRef,
 };
 use fake_saas::{FaultSpec, SaasConfig};
 use std::collections::BTreeMap;
@@ -285,6 +285,8 @@ pub struct PointFault {
     pub action: PointAction,
     pub message: String,
     pub ms: u64,
+    /// For `io_fault`: the operation that fails next, and with which errno (name, number).
+    pub io: Option<(IoOpName, String, i32)>,
 }
 
 /// One step of the ordering.

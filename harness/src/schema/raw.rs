@@ -3,8 +3,8 @@
 //! values it accepts.
 
 use super::values::{
-    AlwaysSession, Broken, DecoyKind, ExitSet, FileKind, LockAction, LockContent, OneOrMany,
-    OrderChains, PointAction, SaasAction, ServerState, SessionState, TokenName,
+    AlwaysSession, Broken, DecoyKind, ExitSet, FileKind, IoOpName, LockAction, LockContent,
+    OneOrMany, OrderChains, PointAction, SaasAction, ServerState, SessionState, TokenName,
 };
 use fake_saas::{FaultSpec, SaasConfig};
 use serde::Deserialize;
@@ -167,6 +167,10 @@ pub(super) struct RawPointFault {
     pub(super) message: Option<String>,
     #[serde(default)]
     pub(super) ms: Option<u64>,
+    #[serde(default)]
+    pub(super) op: Option<IoOpName>,
+    #[serde(default)]
+    pub(super) errno: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

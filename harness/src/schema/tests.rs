@@ -417,3 +417,39 @@ fn named_tokens_order_chains_and_lock_file_keys_are_checked() {
         assert!(e.message.contains(message), "{tail}: {}", e.message);
     }
 }
+
+#[test]
+fn io_faults_need_a_known_op_and_errno() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[seed.session]\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[[process.fault]]\npoint = \"refresh.network_after\"\n";
+    let tail = "[expect]\nexit = { A = 0 }\n";
+    let sc = parse(&format!(
+        "{head}action = \"io_fault\"\nop = \"session_write\"\nerrno = \"ENOSPC\"\n{tail}"
+    ))
+    .unwrap();
+    assert_eq!(
+        sc[0].processes[0].faults[0].io,
+        Some((IoOpName::SessionWrite, "ENOSPC".into(), 28))
+    );
+    for (fault, message) in [
+        (
+            "action = \"io_fault\"\nop = \"session_write\"\nerrno = \"ENOSPACE\"\n",
+            "unknown errno",
+        ),
+        ("action = \"io_fault\"\nerrno = \"EIO\"\n", "needs `op`"),
+        (
+            "action = \"io_fault\"\nop = \"session_read\"\n",
+            "needs `op` and `errno`",
+        ),
+        (
+            "action = \"fail\"\nop = \"session_read\"\n",
+            "only for action = \"io_fault\"",
+        ),
+    ] {
+        let e = first_error(&format!("{head}{fault}{tail}"));
+        assert!(e.message.contains(message), "{fault}: {}", e.message);
+    }
+    let e = first_error(&format!(
+        "{head}action = \"io_fault\"\nop = \"session_wrote\"\nerrno = \"EIO\"\n{tail}"
+    ));
+    assert!(e.message.contains("session_write"), "{}", e.message);
+}

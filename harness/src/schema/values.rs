@@ -280,6 +280,49 @@ pub enum PointAction {
     Fail,
     /// The process sleeps `ms`, then goes on.
     Sleep,
+    /// The process goes on, and its next `op` fails with `errno`.
+    IoFault,
+}
+
+/// The operations an `io_fault` can make fail (`spec_kitty::hooks::IoOp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoOpName {
+    /// Writing the session (its temp file, before the atomic rename).
+    SessionWrite,
+    /// Deleting `session.json`.
+    SessionDelete,
+    /// Reading `session.json`.
+    SessionRead,
+    /// Writing the holder record into `refresh.lock`.
+    LockRecordWrite,
+}
+
+impl IoOpName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoOpName::SessionWrite => "session_write",
+            IoOpName::SessionDelete => "session_delete",
+            IoOpName::SessionRead => "session_read",
+            IoOpName::LockRecordWrite => "lock_record_write",
+        }
+    }
+}
+
+/// The errno names an `io_fault` accepts, with their Linux numbers.
+pub const ERRNOS: [(&str, i32); 7] = [
+    ("ENOSPC", 28),
+    ("EROFS", 30),
+    ("EIO", 5),
+    ("EACCES", 13),
+    ("EPERM", 1),
+    ("EDQUOT", 122),
+    ("ENOENT", 2),
+];
+
+/// The errno an `io_fault` names (`"ENOSPC"`), or `None`.
+pub fn errno_of(name: &str) -> Option<i32> {
+    ERRNOS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 /// A step's action on the fake SaaS's session model.

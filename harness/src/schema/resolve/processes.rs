@@ -9,7 +9,7 @@ use crate::schema::diagnostics::{kp, Ctx};
 use crate::schema::model::{PointFault, ProcessSpec, Program, MAX_REPLICAS};
 use crate::schema::points::{is_known_point, is_legacy_point, known_points, EXIT, START};
 use crate::schema::raw::RawProcess;
-use crate::schema::values::PointAction;
+use crate::schema::values::{errno_of, PointAction, ERRNOS};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Environment variables a scenario may not set through `env` (the runner owns them).
@@ -301,7 +301,52 @@ fn faults(ctx: &mut Ctx, base: &[String], r: &RawProcess, legacy: bool) -> Vec<P
                 Some("nth = 1 for the first time the point is reached".into()),
             );
         }
+        if fr.action != PointAction::IoFault && (fr.op.is_some() || fr.errno.is_some()) {
+            ctx.err(
+                &kp(&fpath, &["action"]),
+                "`op` and `errno` are only for action = \"io_fault\"",
+                None,
+            );
+        }
+        let mut io = None;
         match fr.action {
+            PointAction::IoFault => {
+                let errno = match fr.errno.as_deref().map(|e| (e, errno_of(e))) {
+                    Some((name, Some(n))) => Some((name.to_string(), n)),
+                    Some((name, None)) => {
+                        ctx.err(
+                            &kp(&fpath, &["errno"]),
+                            format!("unknown errno {name:?}"),
+                            Some(format!("one of {}", ERRNOS.map(|(n, _)| n).join(", "))),
+                        );
+                        None
+                    }
+                    None => {
+                        ctx.err(
+                            &kp(&fpath, &["action"]),
+                            "action = \"io_fault\" needs `op` and `errno`",
+                            Some("op = \"session_write\", errno = \"ENOSPC\"".into()),
+                        );
+                        None
+                    }
+                };
+                match (fr.op, errno) {
+                    (Some(op), Some((name, n))) => io = Some((op, name, n)),
+                    (None, _) => ctx.err(
+                        &kp(&fpath, &["action"]),
+                        "action = \"io_fault\" needs `op`",
+                        Some("op = \"session_write\" | \"session_delete\" | \"session_read\" | \"lock_record_write\"".into()),
+                    ),
+                    _ => {}
+                }
+                if fr.ms.is_some() || fr.message.is_some() {
+                    ctx.err(
+                        &kp(&fpath, &["action"]),
+                        "`ms` and `message` are not for action = \"io_fault\"",
+                        None,
+                    );
+                }
+            }
             PointAction::Fail if fr.ms.is_some() => ctx.err(
                 &kp(&fpath, &["ms"]),
                 "`ms` is only for action = \"sleep\"",
@@ -334,6 +379,7 @@ fn faults(ctx: &mut Ctx, base: &[String], r: &RawProcess, legacy: bool) -> Vec<P
                 .clone()
                 .unwrap_or_else(|| format!("injected failure at {point}")),
             ms: fr.ms.unwrap_or(0),
+            io,
         });
     }
     faults
