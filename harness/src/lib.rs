@@ -32,6 +32,7 @@ mod report;
 mod run;
 mod schema;
 mod sync;
+mod threads;
 mod watch;
 
 pub use cli::main as cli_main;

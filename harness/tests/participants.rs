@@ -196,3 +196,47 @@ fn a_python_scenario_fails_where_python_is_required_and_cannot_be_installed() {
         "{stderr}"
     );
 }
+
+fn threads_scenario(expect: &str) -> String {
+    format!(
+        "{HEAD}
+[[process]]
+name = \"T\"
+threads = 6
+[expect]
+{expect}"
+    )
+}
+
+#[test]
+fn six_threads_of_one_token_manager_make_one_transaction_and_one_request() {
+    let r = run(
+        "threads",
+        &threads_scenario(
+            "exit = { T = 0 }
+stdout_contains = { T = \"threads=6 ok=6 distinct_tokens=1\" }
+outcomes = { T = [\"refreshed\"] }
+saas.requests.\"/oauth/token\" = 1
+",
+        ),
+    );
+    assert_passed(&r);
+    // Its stdout is a summary, never a token (the always-on invariant covers it too).
+    let p = &r.processes[0];
+    assert!(p.command.contains("token-threads 6"), "{}", p.command);
+    assert!(!p.stdout.contains('‹'), "{}", p.stdout);
+}
+
+#[test]
+fn a_threads_scenario_expecting_one_request_per_thread_fails() {
+    let r = run(
+        "threads-wrong",
+        &threads_scenario(
+            "outcomes = { T = [\"refreshed\", \"refreshed\"] }
+saas.requests.\"/oauth/token\" = 6
+",
+        ),
+    );
+    assert_failure(&r, "expect.saas.requests");
+    assert_failure(&r, "expect.outcomes");
+}

@@ -9,7 +9,7 @@
 
 use super::process_control;
 use crate::child_env;
-use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
+use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY, TOKEN_THREADS};
 use crate::report::model::{EntryKind, Lane};
 use crate::schema::{ProcessSpec, Program};
 use crate::sync::state::{ExitInfo, KillInfo, Phase, Proc, Shared, State};
@@ -178,6 +178,11 @@ impl Children {
             Program::Legacy(args) => {
                 let mut cmd = Command::new(launch.executor);
                 cmd.arg(EXEC_ARG).arg(LEGACY_CLIENT).args(args);
+                cmd
+            }
+            Program::Threads(n) => {
+                let mut cmd = Command::new(launch.executor);
+                cmd.arg(EXEC_ARG).arg(TOKEN_THREADS).arg(n.to_string());
                 cmd
             }
             Program::Command(argv) => external_command(argv)?,

@@ -157,6 +157,9 @@ pub enum Program {
     /// no sync point. `{python_spec_kitty}` stands for the Python original's executable
     /// ([`crate::python`]).
     Command(Vec<String>),
+    /// N threads of one token manager in one process asking for a token at once
+    /// (`threads = N`; [`crate::threads`]).
+    Threads(u32),
 }
 
 /// One OS process of the scenario.
@@ -189,7 +192,7 @@ impl ProcessSpec {
                     .collect();
                 positional.starts_with(&["auth", "token"])
             }
-            Program::Legacy(_) | Program::Command(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
         }
     }
 
@@ -219,7 +222,7 @@ impl ProcessSpec {
                     .collect();
                 words.starts_with(&["sync", "enqueue"])
             }
-            Program::Legacy(_) | Program::Command(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
         }
     }
 
@@ -237,7 +240,7 @@ impl ProcessSpec {
                     ["sync", "daemon" | "start" | "restart", ..]
                 )
             }
-            Program::Legacy(_) | Program::Command(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
         }
     }
 
@@ -252,7 +255,7 @@ impl ProcessSpec {
                     .collect();
                 words.starts_with(&["auth", "logout"])
             }
-            Program::Legacy(_) | Program::Command(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
         }
     }
 
@@ -262,6 +265,7 @@ impl ProcessSpec {
             Program::SpecKitty(args) | Program::Legacy(args) | Program::Command(args) => {
                 args.iter().any(|a| a == "--json")
             }
+            Program::Threads(_) => false,
         }
     }
 
@@ -272,6 +276,9 @@ impl ProcessSpec {
             Program::Legacy(args) if args.is_empty() => "legacy-client".to_string(),
             Program::Legacy(args) => format!("legacy-client {}", args.join(" ")),
             Program::Command(argv) => argv.join(" "),
+            Program::Threads(n) => {
+                format!("token-threads {n} (one token manager, {n} threads asking at once)")
+            }
         }
     }
 }

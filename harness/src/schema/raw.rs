@@ -139,6 +139,8 @@ pub(super) struct RawProcess {
     #[serde(default)]
     pub(super) command: Option<Vec<String>>,
     #[serde(default)]
+    pub(super) threads: Option<u32>,
+    #[serde(default)]
     pub(super) replicas: Option<u32>,
     #[serde(default)]
     pub(super) env: Option<BTreeMap<String, String>>,

@@ -453,3 +453,21 @@ fn io_faults_need_a_known_op_and_errno() {
     ));
     assert!(e.message.contains("session_write"), "{}", e.message);
 }
+
+#[test]
+fn threads_is_a_program_of_its_own() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"T\"\n";
+    let tail = "[expect]\nexit = { T = 0 }\n";
+    let sc = parse(&format!("{head}threads = 4\n{tail}")).unwrap();
+    assert_eq!(sc[0].processes[0].program, Program::Threads(4));
+    for (keys, message) in [
+        ("threads = 0\n", "out of range"),
+        (
+            "threads = 4\nargs = [\"auth\", \"token\"]\n",
+            "does not go with",
+        ),
+    ] {
+        let e = first_error(&format!("{head}{keys}{tail}"));
+        assert!(e.message.contains(message), "{keys}: {}", e.message);
+    }
+}

@@ -153,6 +153,23 @@ pub(crate) fn resolve_processes(
 }
 
 fn program(ctx: &mut Ctx, base: &[String], r: &RawProcess) -> Program {
+    if let Some(n) = r.threads {
+        if r.args.is_some() || r.legacy.is_some() || r.command.is_some() {
+            ctx.err(
+                &kp(base, &["threads"]),
+                "`threads` runs N threads of `auth token` in one process: it does not go with `args`, `legacy` or `command`",
+                Some("threads = 8 alone".into()),
+            );
+        }
+        if n == 0 || n > crate::threads::MAX_THREADS {
+            ctx.err(
+                &kp(base, &["threads"]),
+                format!("`threads = {n}` is out of range"),
+                Some(format!("1..={}", crate::threads::MAX_THREADS)),
+            );
+        }
+        return Program::Threads(n.clamp(1, crate::threads::MAX_THREADS));
+    }
     if let Some(argv) = &r.command {
         if r.args.is_some() || r.legacy.is_some() {
             ctx.err(
@@ -215,7 +232,7 @@ fn program(ctx: &mut Ctx, base: &[String], r: &RawProcess) -> Program {
         (None, false) => {
             ctx.err(
                 &kp(base, &["name"]),
-                format!("process `{}` has neither `args`, `legacy = true` nor `command`", r.name),
+                format!("process `{}` has none of `args`, `legacy = true`, `command`, `threads`", r.name),
                 Some("args = [\"auth\", \"token\"] (a spec-kitty command line without the program name), legacy = true, or command = [\"program\", \"arg\"]".into()),
             );
             Program::SpecKitty(Vec::new())
