@@ -13,6 +13,8 @@ pub const EXEC_ARG: &str = "__exec";
 pub const SPEC_KITTY: &str = "spec-kitty";
 /// `__exec legacy-client ...`.
 pub const LEGACY_CLIENT: &str = "legacy-client";
+/// `__exec token-threads N`: N threads of one token manager (`crate::threads`).
+pub const TOKEN_THREADS: &str = "token-threads";
 
 /// The runner's Unix socket for sync points.
 pub const SOCKET: &str = "KITTY_SCENARIO_SOCKET";

@@ -3,8 +3,9 @@
 //! `spec_kitty::hooks`, the run-time registry the `spec-kitty` binary itself never fills.
 
 use crate::child_env;
+use crate::schema::IoOpName;
 use crate::sync::wire::{to_line, PointMessage, Reply};
-use spec_kitty::hooks::{self, Hooks, Overrides, Resume, SyncPoints};
+use spec_kitty::hooks::{self, Hooks, IoOp, Overrides, Resume, SyncPoints};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -52,6 +53,15 @@ impl SyncPoints for SocketPoints {
             Ok(Reply::Continue) => Resume::Continue,
             Ok(Reply::Sleep { ms }) => Resume::Sleep(Duration::from_millis(ms)),
             Ok(Reply::Fail { message }) => Resume::Fail(message),
+            Ok(Reply::IoFault { op, errno }) => Resume::IoFault {
+                op: match op {
+                    IoOpName::SessionWrite => IoOp::SessionWrite,
+                    IoOpName::SessionDelete => IoOp::SessionDelete,
+                    IoOpName::SessionRead => IoOp::SessionRead,
+                    IoOpName::LockRecordWrite => IoOp::LockRecordWrite,
+                },
+                errno,
+            },
             Err(e) => Resume::Fail(format!(
                 "sync-point protocol error: cannot read the runner's reply {:?}: {e}",
                 reply.trim()

@@ -24,12 +24,15 @@ mod discover;
 mod explore;
 mod interrupt;
 mod legacy;
+mod lock_watch;
 mod multicall;
+mod python;
 mod redact;
 mod report;
 mod run;
 mod schema;
 mod sync;
+mod threads;
 mod watch;
 
 pub use cli::main as cli_main;

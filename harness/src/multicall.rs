@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 
-use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
+use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY, TOKEN_THREADS};
 
 /// If this process was started as `<exe> __exec <program> <args...>`, installs the test hooks
 /// the runner asked for (see [`crate::child_hooks`]), runs that program and exits with its code.
@@ -40,9 +40,11 @@ pub fn run_child(rest: &[OsString]) -> i32 {
         spec_kitty::cli::run(rest.to_vec())
     } else if program == LEGACY_CLIENT {
         crate::legacy::run(rest[1..].to_vec())
+    } else if program == TOKEN_THREADS {
+        crate::threads::run(rest[1..].to_vec())
     } else {
         eprintln!(
-            "{EXEC_ARG}: unknown program {:?} (expected {SPEC_KITTY} or {LEGACY_CLIENT})",
+            "{EXEC_ARG}: unknown program {:?} (expected {SPEC_KITTY}, {LEGACY_CLIENT} or {TOKEN_THREADS})",
             program
         );
         2

@@ -33,6 +33,17 @@ pub fn token_generation(token: &str) -> Option<i64> {
     parts.next()?.strip_prefix('g')?.parse().ok()
 }
 
+/// `("R", 1)` for `"R1"`: the shape of a label ([`Tokens`] gives them), or `None`.
+pub fn parse_label(s: &str) -> Option<(char, u32)> {
+    let mut chars = s.chars();
+    let kind = chars.next().filter(|c| *c == 'R' || *c == 'A')?;
+    let digits = chars.as_str();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((kind, digits.parse().ok()?))
+}
+
 impl Tokens {
     /// Labels `issued` in order; the seeded tokens come first.
     pub fn new(issued: &[String], seeded: Option<(&str, &str)>) -> Tokens {
@@ -86,6 +97,19 @@ impl Tokens {
         self.list
             .iter()
             .find(|k| k.label == label)
+            .map(|k| k.token.as_str())
+    }
+
+    /// The first known token of the kind (`refresh` or access) minted at `generation` of
+    /// `session` (the fake SaaS's tokens read `<kind>.<session>.g<generation>.<nonce>`).
+    pub fn of_generation(&self, refresh: bool, generation: i64, session: &str) -> Option<&str> {
+        self.list
+            .iter()
+            .filter(|k| k.refresh == refresh)
+            .find(|k| {
+                token_generation(&k.token) == Some(generation)
+                    && k.token.split('.').nth(1) == Some(session)
+            })
             .map(|k| k.token.as_str())
     }
 
@@ -153,5 +177,11 @@ mod tests {
         assert_eq!(t.label_or_redact("zzzzzzzzzz1234"), "unknown…1234");
         assert_eq!(token_generation("at.sess_1.g2.0badf00d"), Some(2));
         assert_eq!(token_generation("garbage"), None);
+        assert_eq!(t.of_generation(true, 2, "s1"), Some("rt.s1.g2.bbbb0002"));
+        assert_eq!(t.of_generation(false, 1, "s1"), Some("at.s1.g1.aaaa0001"));
+        assert_eq!(t.of_generation(true, 3, "s1"), None);
+        assert_eq!(parse_label("R12"), Some(('R', 12)));
+        assert_eq!(parse_label("A"), None);
+        assert_eq!(parse_label("seed"), None);
     }
 }

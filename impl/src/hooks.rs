@@ -9,7 +9,7 @@
 //! does, so nothing a user's environment holds can reach these code paths; the scenario runner's
 //! own executable installs them in its children (it owns the variables it reads them from).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The runner's word to a process that reached a sync point.
@@ -21,6 +21,23 @@ pub enum Resume {
     Sleep(Duration),
     /// Fail the operation at this point with the runner's message.
     Fail(String),
+    /// Go on, and make the next `op` of this process fail with this `errno` (then it works
+    /// again): "disk full after the server rotated" as an exact ordering, through the
+    /// operation's own error path.
+    IoFault { op: IoOp, errno: i32 },
+}
+
+/// A storage or lock operation an [`Resume::IoFault`] can make fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOp {
+    /// Writing the session (the temp file of an atomic replace).
+    SessionWrite,
+    /// Deleting the session file.
+    SessionDelete,
+    /// Reading the session file.
+    SessionRead,
+    /// Writing the holder record into `refresh.lock`.
+    LockRecordWrite,
 }
 
 /// Receives every sync point a process reaches and decides how it goes on. Implemented by the
@@ -78,6 +95,28 @@ pub fn install(hooks: Hooks) -> Result<(), AlreadyInstalled> {
 /// The sync-point receiver, when one is installed.
 pub(crate) fn sync_points() -> Option<&'static dyn SyncPoints> {
     INSTALLED.get()?.sync_points.as_deref()
+}
+
+/// I/O faults armed by [`Resume::IoFault`], each failing its operation once. Only ever
+/// filled when hooks are installed (a reply needs a receiver).
+static ARMED: Mutex<Vec<(IoOp, i32)>> = Mutex::new(Vec::new());
+
+/// Arms "the next `op` fails with `errno`" (from a sync point's reply).
+pub(crate) fn arm_io_fault(op: IoOp, errno: i32) {
+    ARMED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((op, errno));
+}
+
+/// The error the next `op` must fail with, when a fault is armed for it (consumed). Without
+/// installed hooks (the `spec-kitty` binary) this is one load of an empty `OnceLock`.
+pub(crate) fn io_fault(op: IoOp) -> Option<std::io::Error> {
+    INSTALLED.get()?;
+    let mut armed = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+    let i = armed.iter().position(|(o, _)| *o == op)?;
+    let (_, errno) = armed.remove(i);
+    Some(std::io::Error::from_raw_os_error(errno))
 }
 
 /// The installed overrides (all empty in production).

@@ -176,6 +176,9 @@ impl RefreshLockGuard {
     }
 
     fn write_record(&mut self, record: &LockRecord) -> std::io::Result<()> {
+        if let Some(e) = crate::hooks::io_fault(crate::hooks::IoOp::LockRecordWrite) {
+            return Err(e);
+        }
         self.file.set_len(0)?;
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(record.to_json().as_bytes())?;

@@ -158,6 +158,10 @@ pub fn hit_named(point: &str, detail: Option<&str>) -> Result<(), InjectedFault>
             point: point.to_string(),
             message,
         }),
+        Resume::IoFault { op, errno } => {
+            hooks::arm_io_fault(op, errno);
+            Ok(())
+        }
     }
 }
 

@@ -134,11 +134,7 @@ fn refresh_token(o: &Observed, t: &TokenRef, f: &mut Vec<Failure>) {
     let Ok(Some(session)) = o.final_session else {
         return;
     };
-    let want = match t {
-        TokenRef::Seed => o.seeded.map(|s| s.refresh_token.clone()),
-        TokenRef::SaasLatest => o.latest_refresh.map(str::to_string),
-        TokenRef::Literal(l) => Some(l.clone()),
-    };
+    let want = o.token(t, true);
     match want {
         Some(w) if w == session.refresh_token => {}
         Some(w) => f.push(Failure::always(

@@ -1,5 +1,6 @@
-//! Expectations on when things happened: `order` (first occurrences in this order) and
-//! `[[expect.timing]]` (time between two events of one process).
+//! Expectations on when things happened: `order` (in each chain, first occurrences in this
+//! order), `[[expect.timing]]` (time between two events of one process) and `not_reached` (a
+//! point a process never reported).
 
 use super::observed::Observed;
 use crate::report::model::Failure;
@@ -19,12 +20,10 @@ fn event_time(p: &Proc, point: &str, after: f64) -> Option<f64> {
     }
 }
 
-/// Every failed order or timing expectation.
-pub fn check(o: &Observed) -> Vec<Failure> {
-    let mut f = Vec::new();
-    let x = &o.sc.expect;
+/// One `order` chain: first occurrences in this order; the first break is reported.
+fn check_chain(o: &Observed, chain: &[(String, String)], key: &str, f: &mut Vec<Failure>) {
     let mut last: Option<(f64, String)> = None;
-    for (p, point) in &x.order {
+    for (p, point) in chain {
         let after = last.as_ref().map_or(0.0, |(t, _)| *t);
         match o
             .procs
@@ -32,23 +31,46 @@ pub fn check(o: &Observed) -> Vec<Failure> {
             .and_then(|proc_| event_time(proc_, point, 0.0))
         {
             None => {
-                f.push(Failure::expect(
-                    "order",
-                    format!("{p}:{point} never happened"),
-                ));
-                break;
+                f.push(Failure::expect(key, format!("{p}:{point} never happened")));
+                return;
             }
             Some(t) if t < after => {
                 f.push(Failure::expect(
-                    "order",
+                    key,
                     format!(
                         "{p}:{point} happened at {t:.1} ms, before {} at {after:.1} ms",
                         last.as_ref().map(|(_, e)| e.as_str()).unwrap_or("")
                     ),
                 ));
-                break;
+                return;
             }
             Some(t) => last = Some((t, format!("{p}:{point}"))),
+        }
+    }
+}
+
+/// Every failed order, timing or `not_reached` expectation.
+pub fn check(o: &Observed) -> Vec<Failure> {
+    let mut f = Vec::new();
+    let x = &o.sc.expect;
+    let several = x.order.len() > 1;
+    for (i, chain) in x.order.iter().enumerate() {
+        let key = if several {
+            format!("order[{i}]")
+        } else {
+            "order".to_string()
+        };
+        check_chain(o, chain, &key, &mut f);
+    }
+    for (name, points) in &x.not_reached {
+        let Some(p) = o.procs.get(name) else { continue };
+        for point in points {
+            if let Some(hit) = p.hits.iter().find(|h| &h.point == point) {
+                f.push(Failure::expect(
+                    "not_reached",
+                    format!("{name} reached {point} at {:.1} ms", hit.t_ms),
+                ));
+            }
         }
     }
     for t in &x.timing {

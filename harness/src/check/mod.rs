@@ -10,6 +10,7 @@ pub mod always;
 pub mod daemons;
 pub mod events;
 pub mod invariants;
+pub mod lock_file;
 pub mod loss;
 pub mod observed;
 pub mod process;
@@ -31,6 +32,7 @@ pub fn evaluate(o: &Observed) -> Vec<Failure> {
     f.extend(daemons::check(o));
     f.extend(sync::check(o));
     f.extend(always::check(o));
+    f.extend(lock_file::check(o));
     f
 }
 
@@ -139,6 +141,8 @@ stdout_contains = { T = "at.s1.g1.aaaa0001", S = "‹A0›" }
             queue: &Ok(Vec::new()),
             saas_event_ids: &[],
             saas_event_stats: Default::default(),
+            lock_file_bytes: None,
+            lock_inodes: &[],
         };
         let f: Vec<String> = evaluate(&o).iter().map(|f| f.to_string()).collect();
         let has = |needle: &str| {

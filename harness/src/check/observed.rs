@@ -3,7 +3,7 @@
 
 use super::server::ServerSession;
 use crate::redact::Tokens;
-use crate::schema::Scenario;
+use crate::schema::{Scenario, TokenRef};
 use crate::sync::state::Proc;
 use crate::watch::Version;
 use fake_saas::{EventStats, JournalEntry, SeededSession};
@@ -43,6 +43,10 @@ pub struct Observed<'a> {
     pub saas_event_ids: &'a [String],
     /// What the fake SaaS's batch endpoint received, accepted and answered as duplicates.
     pub saas_event_stats: EventStats,
+    /// `refresh.lock` at the end (`None`: no file).
+    pub lock_file_bytes: Option<&'a [u8]>,
+    /// Every inode change of the lock files (watched only for `inode_unchanged`).
+    pub lock_inodes: &'a [crate::lock_watch::InodeChange],
 }
 
 impl Observed<'_> {
@@ -83,5 +87,29 @@ impl Census {
             .iter()
             .find(|(p, _)| *p == pid)
             .map(|(_, name)| name.as_str())
+    }
+}
+
+impl Observed<'_> {
+    /// The token a [`TokenRef`] names, of the kind the key asks for (`refresh`, else access):
+    /// the one place `seed`, `saas:latest`, labels and generations are resolved.
+    pub fn token(&self, r: &TokenRef, refresh: bool) -> Option<String> {
+        match r {
+            TokenRef::Seed => self.seeded.map(|s| {
+                if refresh {
+                    s.refresh_token.clone()
+                } else {
+                    s.access_token.clone()
+                }
+            }),
+            TokenRef::SaasLatest if refresh => self.latest_refresh.map(str::to_string),
+            TokenRef::SaasLatest => None,
+            TokenRef::Label(l) => self.tokens.by_label(l).map(str::to_string),
+            TokenRef::Generation(g) => self
+                .seeded
+                .and_then(|s| self.tokens.of_generation(refresh, *g, &s.session_id))
+                .map(str::to_string),
+            TokenRef::Literal(t) => Some(t.clone()),
+        }
     }
 }

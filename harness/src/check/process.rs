@@ -16,6 +16,7 @@ pub fn check(o: &Observed) -> Vec<Failure> {
     let mut f = Vec::new();
     exits(o, &mut f);
     texts(o, &mut f);
+    counts(o, &mut f);
     json(o, &mut f);
     outcomes(o, &mut f);
     outcome_counts(o, &mut f);
@@ -93,6 +94,33 @@ fn texts(o: &Observed, f: &mut Vec<Failure>) {
                             if want { "does not contain" } else { "contains" },
                             describe_expected(needle, o.tokens),
                             truncate(&o.tokens.redact(&text), 400)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// `stdout_count` / `stderr_count`: exactly how often each text occurs (non-overlapping) in the
+/// raw output.
+fn counts(o: &Observed, f: &mut Vec<Failure>) {
+    let x = &o.sc.expect;
+    for (map, stdout, key) in [
+        (&x.stdout_count, true, "stdout_count"),
+        (&x.stderr_count, false, "stderr_count"),
+    ] {
+        let stream = if stdout { "stdout" } else { "stderr" };
+        for (name, counts) in map {
+            let text = o.output(name, stdout);
+            for (needle, want) in counts {
+                let got = text.matches(needle.as_str()).count() as u64;
+                if got != *want {
+                    f.push(Failure::expect(
+                        key,
+                        format!(
+                            "{stream} of {name} contains {} {got} time(s), expected {want}",
+                            describe_expected(needle, o.tokens)
                         ),
                     ));
                 }

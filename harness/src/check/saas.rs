@@ -5,7 +5,7 @@
 
 use super::observed::Observed;
 use crate::report::model::Failure;
-use crate::schema::{ServerState, SessionRef, TokenRef};
+use crate::schema::{ServerState, SessionRef};
 use fake_saas::JournalEntry;
 use std::collections::BTreeMap;
 
@@ -83,11 +83,7 @@ fn revoked_token(o: &Observed, f: &mut Vec<Failure>) {
     let Some(exp) = &o.sc.expect.revoked_token else {
         return;
     };
-    let want = match exp {
-        TokenRef::Seed => o.seeded.map(|s| s.refresh_token.clone()),
-        TokenRef::SaasLatest => o.latest_refresh.map(str::to_string),
-        TokenRef::Literal(t) => Some(t.clone()),
-    };
+    let want = o.token(exp, true);
     let got = o
         .journal
         .iter()

@@ -7,7 +7,7 @@
 
 use super::observed::Observed;
 use crate::report::model::Failure;
-use crate::schema::{SessionState, TokenRef};
+use crate::schema::SessionState;
 use spec_kitty::paths::RuntimeRoot;
 use spec_kitty::session::StoredSession;
 use spec_kitty::storage::SessionStore;
@@ -93,18 +93,7 @@ pub fn check(o: &Observed) -> Vec<Failure> {
     ] {
         let Some(exp) = exp else { continue };
         let what = if refresh { "refresh" } else { "access" };
-        let want: Option<String> = match exp {
-            TokenRef::Seed => o.seeded.map(|s| {
-                if refresh {
-                    s.refresh_token.clone()
-                } else {
-                    s.access_token.clone()
-                }
-            }),
-            TokenRef::SaasLatest if refresh => o.latest_refresh.map(str::to_string),
-            TokenRef::SaasLatest => None,
-            TokenRef::Literal(t) => Some(t.clone()),
-        };
+        let want = o.token(exp, refresh);
         let key = format!("session_{what}_token");
         match (o.final_session, want) {
             (_, None) => f.push(Failure::expect(&key, format!("cannot resolve {exp:?}"))),

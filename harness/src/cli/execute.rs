@@ -125,12 +125,15 @@ pub fn print_interrupted(signal: &str, reports: &[ScenarioReport], keep: bool) {
 }
 
 fn print_result(r: &ScenarioReport, json: bool) {
-    let line = format!(
-        "{} {} ({:.2} s)",
-        if r.passed { "PASS" } else { "FAIL" },
-        r.id,
-        r.duration_ms / 1000.0
-    );
+    let line = match &r.skipped {
+        Some(reason) => format!("SKIP {} ({reason})", r.id),
+        None => format!(
+            "{} {} ({:.2} s)",
+            if r.passed { "PASS" } else { "FAIL" },
+            r.id,
+            r.duration_ms / 1000.0
+        ),
+    };
     if json {
         eprintln!("{line}");
     } else {

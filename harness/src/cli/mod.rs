@@ -63,6 +63,9 @@ pub enum Command {
     /// Every process is held at every sync point `[explore] points` names; the explorer decides
     /// who goes on (and, with --kills, who dies) at each, depth-first or at random from a seed.
     Explore(explore::ExploreArgs),
+    /// Install the Python original (spec-kitty-cli 3.2.7) into its cached venv now, and print
+    /// the path of its executable (what `{python_spec_kitty}` stands for); exit 1 if it cannot be.
+    InstallPython,
 }
 
 /// Parses the process arguments and runs; returns the exit code.
@@ -115,11 +118,24 @@ fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
+    if let Command::InstallPython = cli.command {
+        return match crate::python::spec_kitty() {
+            Ok(exe) => {
+                println!("{}", exe.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("scenario: the Python original cannot be installed: {e}");
+                1
+            }
+        };
+    }
     let paths = match &cli.command {
         Command::Run { paths } | Command::List { paths } | Command::Check { paths } => {
             paths.clone()
         }
         Command::Explore(args) => vec![args.file.clone()],
+        Command::InstallPython => Vec::new(),
     };
     let loaded = match load(&paths) {
         Ok(l) => l,
@@ -135,6 +151,7 @@ pub fn run(cli: Cli) -> i32 {
         eprintln!("{d}");
     }
     match &cli.command {
+        Command::InstallPython => 0,
         Command::Explore(args) => {
             if !loaded.errors.is_empty() {
                 eprintln!("{} error(s): nothing was explored", loaded.errors.len());
@@ -274,7 +291,12 @@ fn finish_run(cli: &Cli, reports: &[ScenarioReport]) -> i32 {
             }
         }
     }
-    let summary = format!("{passed} passed, {failed} failed");
+    let skipped = reports.iter().filter(|r| r.skipped.is_some()).count();
+    let summary = if skipped == 0 {
+        format!("{passed} passed, {failed} failed")
+    } else {
+        format!("{passed} passed ({skipped} skipped), {failed} failed")
+    };
     if cli.json {
         eprintln!("{summary} ({:.2} s of scenario time)", total_ms / 1000.0);
         print_json(&serde_json::json!({

@@ -20,7 +20,11 @@ pub fn render(reports: &[ScenarioReport]) -> String {
     for r in reports {
         let time = Duration::from_secs_f64(r.duration_ms.max(0.0) / 1000.0);
         total += time;
-        let status = if r.passed {
+        let status = if let Some(reason) = &r.skipped {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(reason.as_str());
+            status
+        } else if r.passed {
             TestCaseStatus::success()
         } else {
             let summary = r

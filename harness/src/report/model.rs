@@ -32,6 +32,10 @@ pub struct ScenarioReport {
     /// Set when SIGINT or SIGTERM stopped the scenario before it finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<Interruption>,
+    /// Why the scenario did not run (a participant it needs cannot be installed here); a
+    /// skipped scenario passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// Explore files only: the seeded session was lost, and why (a violation is also a failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_loss: Option<SessionLoss>,

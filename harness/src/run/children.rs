@@ -9,7 +9,7 @@
 
 use super::process_control;
 use crate::child_env;
-use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY};
+use crate::child_env::{EXEC_ARG, LEGACY_CLIENT, SPEC_KITTY, TOKEN_THREADS};
 use crate::report::model::{EntryKind, Lane};
 use crate::schema::{ProcessSpec, Program};
 use crate::sync::state::{ExitInfo, KillInfo, Phase, Proc, Shared, State};
@@ -24,6 +24,14 @@ use std::thread::JoinHandle;
 
 /// Variables that would route the children's loopback requests through a proxy.
 const PROXY_VARS: &[&str] = &["http_proxy", "https_proxy", "all_proxy", "no_proxy"];
+
+/// The XDG base directories every child gets, under the scenario's `HOME`.
+const XDG_DIRS: [(&str, &str); 4] = [
+    ("XDG_CACHE_HOME", ".cache"),
+    ("XDG_CONFIG_HOME", ".config"),
+    ("XDG_DATA_HOME", ".local/share"),
+    ("XDG_STATE_HOME", ".local/state"),
+];
 
 /// Output lines of one stream with the time each arrived.
 pub type Lines = Arc<Mutex<Vec<(f64, String)>>>;
@@ -71,16 +79,24 @@ pub fn child_environment(cmd: &mut Command, launch: &Launch, spec: &ProcessSpec)
             cmd.env_remove(&key);
         }
     }
+    // The per-user directories a program derives from them (caches, configuration: the Python
+    // original keeps some there) are the scenario's, never the developer's.
+    for (var, dir) in XDG_DIRS {
+        cmd.env(var, launch.home.join(dir));
+    }
     cmd.env("HOME", launch.home)
         .env(HOME_ENV, launch.root.base())
         .env(SAAS_URL_ENV, launch.saas_url)
-        .env(child_env::SOCKET, launch.socket)
-        .env(child_env::PROCESS, &spec.name)
         .env(spec_kitty::daemon::config::PORTS_ENV, launch.daemon_ports)
         .env("NO_PROXY", "127.0.0.1,localhost,::1")
         .env("no_proxy", "127.0.0.1,localhost,::1");
     // Info logs on stderr: the `refresh_transaction outcome=` line lands in the timeline, and
     // the no-token-in-stderr invariant then covers the logs too.
+    // An external program has no test hooks: the runner's own variables would mean nothing to it.
+    if !spec.is_external() {
+        cmd.env(child_env::SOCKET, launch.socket)
+            .env(child_env::PROCESS, &spec.name);
+    }
     cmd.env(LOG_ENV, "info").env("NO_COLOR", "1");
     if let Some(v) = spec.lock_wait_ms {
         cmd.env(child_env::LOCK_WAIT_MS, v.to_string());
@@ -100,6 +116,22 @@ pub fn child_environment(cmd: &mut Command, launch: &Launch, spec: &ProcessSpec)
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
+}
+
+/// An external participant's command, `{python_spec_kitty}` replaced by the Python original's
+/// executable (installed before the run started: see `lifecycle`).
+fn external_command(argv: &[String]) -> Result<Command, String> {
+    let argv = if argv.iter().any(|a| a.contains(crate::python::PLACEHOLDER)) {
+        let exe = crate::python::spec_kitty()
+            .map_err(|e| format!("the Python original is not available: {e}"))?;
+        crate::python::substitute(argv, exe)
+    } else {
+        argv.to_vec()
+    };
+    let (program, args) = argv.split_first().ok_or("an empty command")?;
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    Ok(cmd)
 }
 
 /// The spawn note: pid, command line and the overrides in force.
@@ -137,11 +169,23 @@ impl Children {
         launch: &Launch,
     ) -> Result<(), String> {
         let name = spec.name.as_str();
-        let mut cmd = Command::new(launch.executor);
-        cmd.arg(EXEC_ARG);
-        match &spec.program {
-            Program::SpecKitty(args) => cmd.arg(SPEC_KITTY).args(args),
-            Program::Legacy(args) => cmd.arg(LEGACY_CLIENT).args(args),
+        let mut cmd = match &spec.program {
+            Program::SpecKitty(args) => {
+                let mut cmd = Command::new(launch.executor);
+                cmd.arg(EXEC_ARG).arg(SPEC_KITTY).args(args);
+                cmd
+            }
+            Program::Legacy(args) => {
+                let mut cmd = Command::new(launch.executor);
+                cmd.arg(EXEC_ARG).arg(LEGACY_CLIENT).args(args);
+                cmd
+            }
+            Program::Threads(n) => {
+                let mut cmd = Command::new(launch.executor);
+                cmd.arg(EXEC_ARG).arg(TOKEN_THREADS).arg(n.to_string());
+                cmd
+            }
+            Program::Command(argv) => external_command(argv)?,
         };
         child_environment(&mut cmd, launch, spec);
         // Each process runs from a working directory of its own, as commands from many
@@ -156,7 +200,7 @@ impl Children {
         process_control::isolate(&mut cmd);
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {name} ({}): {e}", launch.executor.display()))?;
+            .map_err(|e| format!("cannot start {name} ({}): {e}", spec.command_line()))?;
         let pid = child.id();
         let t_ms = shared.now_ms();
         {

@@ -34,6 +34,8 @@ pub(super) fn run_with(
     opts: &RunOptions,
     drive: impl FnOnce(&mut World),
 ) -> ScenarioReport {
+    // Before the clock starts: a cold install of the Python original is not the scenario's time.
+    let python = sc.needs_python().then(crate::python::spec_kitty);
     let started = Instant::now();
     let mut report = ScenarioReport {
         id: sc.id.clone(),
@@ -45,7 +47,21 @@ pub(super) fn run_with(
         ..ScenarioReport::default()
     };
     let mut budget_exceeded = false;
-    if let Some(signal) = opts.cancel.signal() {
+    if let Some(Err(reason)) = python {
+        let reason = format!(
+            "the Python original ({}) cannot be installed: {reason}",
+            crate::python::REQUIREMENT
+        );
+        if crate::python::required() {
+            report.failures.push(Failure::Setup(format!(
+                "{reason} ({} is set: it is required here)",
+                crate::python::REQUIRE_ENV
+            )));
+        } else {
+            eprintln!("scenario {}: skipped: {reason}", sc.id);
+            report.skipped = Some(reason);
+        }
+    } else if let Some(signal) = opts.cancel.signal() {
         report.failures.push(Failure::Interrupted(format!(
             "{} before the scenario started",
             signal_name(signal)
@@ -129,6 +145,12 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
         (st.procs.clone(), st.anomalies.clone())
     };
     let outputs = w.children.outputs();
+    let lock_inodes = w
+        .lock_watcher
+        .as_mut()
+        .map(|l| l.finish())
+        .unwrap_or_default();
+    let lock_file_bytes = std::fs::read(w.root.refresh_lock_file()).ok();
     let declared = declared_saas_faults(w.sc);
     let opened = collect::open_versions(&versions);
     let observed = Observed {
@@ -155,6 +177,8 @@ fn finish(mut w: World, report: &mut ScenarioReport) {
         queue: &queue,
         saas_event_ids: &saas_event_ids,
         saas_event_stats,
+        lock_file_bytes: lock_file_bytes.as_deref(),
+        lock_inodes: &lock_inodes,
     };
     let mut failures = std::mem::take(&mut w.failures);
     if w.interrupted.is_none() {

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// How long a `lock = "hold"` step tries to take the refresh lock.
 const LOCK_HOLD_WAIT: Duration = Duration::from_secs(5);
+/// How often an `await_saas` wait looks for a cancellation.
+const AWAIT_SLICE: Duration = Duration::from_millis(100);
 /// Pause between attempts to take the refresh lock.
 const LOCK_RETRY: Duration = Duration::from_millis(20);
 
@@ -132,7 +134,46 @@ fn run_step(w: &mut World, step: &Step) -> Result<(), String> {
         }
         Action::Corrupt(c) => fixtures::corrupt(&w.root, w.watcher.as_ref(), &w.shared, c),
         Action::Check(c) => check(w, c),
+        Action::AwaitSaas(want) => await_saas(w, want),
     }
+}
+
+/// Waits (on the fake SaaS's own condition variable, within the budget, waking every
+/// [`AWAIT_SLICE`] to see a cancellation) until each endpoint has received its count.
+fn await_saas(w: &World, want: &std::collections::BTreeMap<String, u64>) -> Result<(), String> {
+    for (endpoint, n) in want {
+        loop {
+            if let Some(signal) = w.cancelled() {
+                return Err(format!(
+                    "{} while waiting for the fake SaaS",
+                    signal_name(signal)
+                ));
+            }
+            let left = w.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let seen = w.saas().count(endpoint);
+                return Err(budget_message(
+                    w,
+                    &format!("{n} request(s) to {endpoint} (received {seen})"),
+                ));
+            }
+            if w.saas().wait_for_count(endpoint, *n, left.min(AWAIT_SLICE)) {
+                break;
+            }
+        }
+    }
+    w.note(
+        Lane::Saas,
+        EntryKind::Saas,
+        format!(
+            "received {}",
+            want.iter()
+                .map(|(e, n)| format!("{n} request(s) to {e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    Ok(())
 }
 
 fn saas_action(w: &mut World, a: SaasAction) -> Result<(), String> {

@@ -69,6 +69,8 @@ pub struct World<'a> {
     pub seeded: Seeded,
     pub server: Option<SyncServer>,
     pub watcher: Option<Watcher>,
+    /// The lock files' inodes (only for `[expect.lock_file] inode_unchanged`).
+    pub lock_watcher: Option<crate::lock_watch::LockWatcher>,
     pub children: Children,
     pub lock_guard: Option<RefreshLockGuard>,
     /// The scenario's own daemon port range (`SPEC_KITTY_DAEMON_PORTS`).
@@ -127,6 +129,7 @@ impl<'a> World<'a> {
             seeded: Seeded::default(),
             server: None,
             watcher: None,
+            lock_watcher: None,
             children: Children::default(),
             lock_guard: None,
             daemon_ports: super::daemons::free_range()?,
@@ -172,6 +175,15 @@ impl<'a> World<'a> {
             world.shared.start,
             injected,
         ));
+        if sc.expect.lock_file.inode_unchanged {
+            world.lock_watcher = Some(crate::lock_watch::LockWatcher::start(
+                vec![
+                    ("refresh.lock".into(), world.root.refresh_lock_file()),
+                    ("session.lock".into(), world.root.session_lock_file()),
+                ],
+                world.shared.start,
+            ));
+        }
         Ok(world)
     }
 

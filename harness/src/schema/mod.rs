@@ -24,8 +24,8 @@ pub use model::{
 };
 pub use points::{EXIT, START};
 pub use values::{
-    AlwaysSession, DecoyKind, ExitExpect, FileKind, LockAction, PointAction, SaasAction,
-    ServerState, SessionState, TokenRef,
+    AlwaysSession, DecoyKind, ExitExpect, FileKind, IoOpName, LockAction, LockContent, PointAction,
+    SaasAction, ServerState, SessionState, TokenRef,
 };
 
 use diagnostics::{Ctx, Locator};

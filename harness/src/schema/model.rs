@@ -4,8 +4,8 @@
 use super::explore::{ExpectAlways, ExploreSpec};
 use super::points::EXIT;
 use super::values::{
-    Broken, ExitSet, FileKind, LockAction, PointAction, SaasAction, ServerState, SessionState,
-    TokenRef,
+    Broken, ExitSet, FileKind, IoOpName, LockAction, PointAction, SaasAction, ServerState,
+    SessionState, TokenRef,
 };
 use fake_saas::{FaultSpec, SaasConfig};
 use std::collections::BTreeMap;
@@ -52,6 +52,12 @@ impl Scenario {
     /// The process named `name`.
     pub fn process(&self, name: &str) -> Option<&ProcessSpec> {
         self.processes.iter().find(|p| p.name == name)
+    }
+
+    /// Whether some process runs the Python original (the run then needs its venv, and is
+    /// skipped with a reason where it cannot be installed).
+    pub fn needs_python(&self) -> bool {
+        self.processes.iter().any(ProcessSpec::needs_python)
     }
 
     /// This scenario as `scenario explore` runs it: without steps (the explorer orders the
@@ -147,6 +153,13 @@ pub enum Program {
     SpecKitty(Vec<String>),
     /// The built-in legacy client (refreshes and writes without the lock).
     Legacy(Vec<String>),
+    /// Any program and its arguments (`command = [...]`): an external participant that reaches
+    /// no sync point. `{python_spec_kitty}` stands for the Python original's executable
+    /// ([`crate::python`]).
+    Command(Vec<String>),
+    /// N threads of one token manager in one process asking for a token at once
+    /// (`threads = N`; [`crate::threads`]).
+    Threads(u32),
 }
 
 /// One OS process of the scenario.
@@ -179,7 +192,21 @@ impl ProcessSpec {
                     .collect();
                 positional.starts_with(&["auth", "token"])
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
+        }
+    }
+
+    /// Whether the process is an external program (no sync points, no test hooks).
+    pub fn is_external(&self) -> bool {
+        matches!(self.program, Program::Command(_))
+    }
+
+    /// Whether the process runs the Python original (its command names
+    /// `{python_spec_kitty}`), so the scenario needs its venv.
+    pub fn needs_python(&self) -> bool {
+        match &self.program {
+            Program::Command(argv) => argv.iter().any(|a| a.contains(crate::python::PLACEHOLDER)),
+            _ => false,
         }
     }
 
@@ -195,7 +222,7 @@ impl ProcessSpec {
                     .collect();
                 words.starts_with(&["sync", "enqueue"])
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
         }
     }
 
@@ -213,7 +240,7 @@ impl ProcessSpec {
                     ["sync", "daemon" | "start" | "restart", ..]
                 )
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
         }
     }
 
@@ -228,14 +255,17 @@ impl ProcessSpec {
                     .collect();
                 words.starts_with(&["auth", "logout"])
             }
-            Program::Legacy(_) => false,
+            Program::Legacy(_) | Program::Command(_) | Program::Threads(_) => false,
         }
     }
 
     /// Whether the process was asked for JSON output.
     pub fn wants_json(&self) -> bool {
         match &self.program {
-            Program::SpecKitty(args) | Program::Legacy(args) => args.iter().any(|a| a == "--json"),
+            Program::SpecKitty(args) | Program::Legacy(args) | Program::Command(args) => {
+                args.iter().any(|a| a == "--json")
+            }
+            Program::Threads(_) => false,
         }
     }
 
@@ -245,6 +275,10 @@ impl ProcessSpec {
             Program::SpecKitty(args) => format!("spec-kitty {}", args.join(" ")),
             Program::Legacy(args) if args.is_empty() => "legacy-client".to_string(),
             Program::Legacy(args) => format!("legacy-client {}", args.join(" ")),
+            Program::Command(argv) => argv.join(" "),
+            Program::Threads(n) => {
+                format!("token-threads {n} (one token manager, {n} threads asking at once)")
+            }
         }
     }
 }
@@ -258,6 +292,8 @@ pub struct PointFault {
     pub action: PointAction,
     pub message: String,
     pub ms: u64,
+    /// For `io_fault`: the operation that fails next, and with which errno (name, number).
+    pub io: Option<(IoOpName, String, i32)>,
 }
 
 /// One step of the ordering.
@@ -321,6 +357,9 @@ pub enum Action {
     },
     /// Put a decoy listener in the scenario's daemon port range until the end.
     Decoy(crate::schema::DecoyKind),
+    /// Wait until the fake SaaS has received at least this many requests per endpoint: how an
+    /// external process, which reaches no sync point, is ordered by what it sends.
+    AwaitSaas(BTreeMap<String, u64>),
 }
 
 /// Assertions evaluated in the middle of a run.
@@ -367,6 +406,13 @@ impl Step {
             Action::Check(_) => "check".to_string(),
             Action::Stop { procs } => format!("stop {} (SIGTERM)", procs.join(", ")),
             Action::Decoy(kind) => format!("a {kind:?} decoy listener in the daemon port range"),
+            Action::AwaitSaas(want) => format!(
+                "wait until the fake SaaS received {}",
+                want.iter()
+                    .map(|(e, n)| format!("{n} request(s) to {e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         let name = match self.line {
             Some(_) => format!("step {}", self.index),
@@ -442,8 +488,15 @@ pub struct Expect {
     pub saas_statuses: BTreeMap<String, BTreeMap<u16, u64>>,
     pub seed_token_presented: Option<u64>,
     pub max_token_presented: Option<u64>,
-    /// `(process, point)` pairs whose first occurrences must come in this order.
-    pub order: Vec<(String, String)>,
+    /// Independent chains of `(process, point)` pairs; in each, first occurrences must come in
+    /// this order.
+    pub order: Vec<Vec<(String, String)>>,
+    /// `stdout_count`: process → text → exactly how many times it occurs in the raw stdout.
+    pub stdout_count: BTreeMap<String, BTreeMap<String, u64>>,
+    /// `stderr_count`: the same for stderr.
+    pub stderr_count: BTreeMap<String, BTreeMap<String, u64>>,
+    /// `not_reached`: process → sync points it must never have reached.
+    pub not_reached: BTreeMap<String, Vec<String>>,
     pub timing: Vec<Timing>,
     pub lock_held: Option<bool>,
     /// What `auth token` printed: the final session's access token, or the seeded one.
@@ -462,6 +515,20 @@ pub struct Expect {
     pub queue_depth: Option<u64>,
     /// `[expect.saas.events]`.
     pub saas_events: EventsExpect,
+    /// `[expect.lock_file]`.
+    pub lock_file: LockFileExpect,
+}
+
+/// `[expect.lock_file]`: the refresh lock file itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockFileExpect {
+    pub content: Option<crate::schema::values::LockContent>,
+    /// The record names this process's pid (a process name) ...
+    pub pid_of: Option<String>,
+    /// ... or this pid.
+    pub pid: Option<u32>,
+    /// `refresh.lock` and `session.lock` were never unlinked or replaced during the run.
+    pub inode_unchanged: bool,
 }
 
 /// `[expect.daemons]`: the daemons alive just before teardown.

@@ -3,8 +3,8 @@
 //! values it accepts.
 
 use super::values::{
-    AlwaysSession, Broken, DecoyKind, ExitSet, FileKind, LockAction, OneOrMany, PointAction,
-    SaasAction, ServerState, SessionState, TokenName,
+    AlwaysSession, Broken, DecoyKind, ExitSet, FileKind, IoOpName, LockAction, LockContent,
+    OneOrMany, OrderChains, PointAction, SaasAction, ServerState, SessionState, TokenName,
 };
 use fake_saas::{FaultSpec, SaasConfig};
 use serde::Deserialize;
@@ -57,7 +57,7 @@ pub(super) struct RawExpectAlways {
     #[serde(default)]
     pub(super) session: Option<AlwaysSession>,
     #[serde(default)]
-    pub(super) session_refresh_token: Option<String>,
+    pub(super) session_refresh_token: Option<TokenName>,
     #[serde(default)]
     pub(super) outcomes: Option<BTreeMap<String, OneOrMany>>,
     #[serde(default)]
@@ -137,6 +137,10 @@ pub(super) struct RawProcess {
     #[serde(default)]
     pub(super) legacy: Option<bool>,
     #[serde(default)]
+    pub(super) command: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) threads: Option<u32>,
+    #[serde(default)]
     pub(super) replicas: Option<u32>,
     #[serde(default)]
     pub(super) env: Option<BTreeMap<String, String>>,
@@ -165,6 +169,10 @@ pub(super) struct RawPointFault {
     pub(super) message: Option<String>,
     #[serde(default)]
     pub(super) ms: Option<u64>,
+    #[serde(default)]
+    pub(super) op: Option<IoOpName>,
+    #[serde(default)]
+    pub(super) errno: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +208,8 @@ pub(super) struct RawStep {
     pub(super) stop: Option<OneOrMany>,
     #[serde(default)]
     pub(super) decoy: Option<DecoyKind>,
+    #[serde(default)]
+    pub(super) await_saas: Option<BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,9 +249,9 @@ pub(super) struct RawExpect {
     #[serde(default)]
     pub(super) session: Option<SessionState>,
     #[serde(default)]
-    pub(super) session_refresh_token: Option<String>,
+    pub(super) session_refresh_token: Option<TokenName>,
     #[serde(default)]
-    pub(super) session_access_token: Option<String>,
+    pub(super) session_access_token: Option<TokenName>,
     #[serde(default)]
     pub(super) outcomes: Option<BTreeMap<String, OneOrMany>>,
     #[serde(default)]
@@ -251,7 +261,13 @@ pub(super) struct RawExpect {
     #[serde(default)]
     pub(super) saas: Option<RawExpectSaas>,
     #[serde(default)]
-    pub(super) order: Option<Vec<String>>,
+    pub(super) order: Option<OrderChains>,
+    #[serde(default)]
+    pub(super) stdout_count: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    #[serde(default)]
+    pub(super) stderr_count: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    #[serde(default)]
+    pub(super) not_reached: Option<BTreeMap<String, OneOrMany>>,
     #[serde(default)]
     pub(super) timing: Vec<RawTiming>,
     #[serde(default)]
@@ -266,6 +282,20 @@ pub(super) struct RawExpect {
     pub(super) daemons: Option<RawDaemons>,
     #[serde(default)]
     pub(super) session_writes_only_on_rotation: Option<bool>,
+    #[serde(default)]
+    pub(super) lock_file: Option<RawLockFile>,
+}
+
+/// `[expect.lock_file]`: the refresh lock file itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLockFile {
+    #[serde(default)]
+    pub(super) content: Option<LockContent>,
+    #[serde(default)]
+    pub(super) pid: Option<toml::Value>,
+    #[serde(default)]
+    pub(super) inode_unchanged: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,7 +321,7 @@ pub(super) struct RawExpectSaas {
     #[serde(default)]
     pub(super) max_token_presented: Option<u64>,
     #[serde(default)]
-    pub(super) revoked_token: Option<String>,
+    pub(super) revoked_token: Option<TokenName>,
     #[serde(default)]
     pub(super) session: Vec<RawServerSession>,
     #[serde(default)]

@@ -344,3 +344,130 @@ fn a_variant_can_replace_the_steps() {
         "{err}"
     );
 }
+
+#[test]
+fn an_external_command_reaches_no_point_and_takes_no_hook() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"P\"\ncommand = [\"{python_spec_kitty}\", \"auth\", \"status\"]\n";
+    let ok = format!("{head}[expect]\nexit = {{ P = 0 }}\norder = [\"P:start\", \"P:exit\"]\n");
+    let sc = parse(&ok).unwrap();
+    assert!(sc[0].needs_python());
+    let refused = [
+        ("[[process.fault]]\npoint = \"session.loaded\"\naction = \"fail\"\n[expect]\nexit = { P = 0 }\n", "`fault` could never act on it"),
+        ("lock_wait_ms = 300\n[expect]\nexit = { P = 0 }\n", "`lock_wait_ms` could never act on it"),
+        ("[[step]]\nrun = \"P\"\nuntil = \"session.loaded\"\n[expect]\nexit = { P = 0 }\n", "reaches no sync point"),
+        ("[expect]\norder = [\"P:refresh.lock_wait\", \"P:exit\"]\n", "reaches no sync point"),
+    ];
+    for (tail, message) in refused {
+        let e = first_error(&format!("{head}{tail}"));
+        assert!(e.message.contains(message), "{tail}: {}", e.message);
+    }
+    let typo = first_error("[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"P\"\ncommand = [\"{python_spec_kity}\"]\n[expect]\nexit = { P = 0 }\n");
+    assert!(
+        typo.message.contains("unknown placeholder"),
+        "{}",
+        typo.message
+    );
+    let both = first_error("[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"P\"\ncommand = [\"sh\"]\nargs = [\"auth\"]\n[expect]\nexit = { P = 0 }\n");
+    assert!(
+        both.message.contains("does not go with `args`"),
+        "{}",
+        both.message
+    );
+}
+
+#[test]
+fn await_saas_names_known_endpoints() {
+    let e = first_error("[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[[step]]\nrelease = \"A\"\n[[step]]\nawait_saas = { \"/oauth/tokn\" = 1 }\n[expect]\nexit = { A = 0 }\n");
+    assert!(e.message.contains("unknown SaaS endpoint"), "{}", e.message);
+}
+
+#[test]
+fn named_tokens_order_chains_and_lock_file_keys_are_checked() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[seed.session]\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[expect]\n";
+    let sc = parse(&format!("{head}session_refresh_token = \"R2\"\nsaas.revoked_token = {{ generation = 1 }}\norder = [[\"A:start\", \"A:exit\"], [\"A:session.loaded\", \"A:exit\"]]\n")).unwrap();
+    assert_eq!(
+        sc[0].expect.session_refresh_token,
+        Some(TokenRef::Label("R2".into()))
+    );
+    assert_eq!(sc[0].expect.order.len(), 2);
+    let cases = [
+        ("session_refresh_token = \"A1\"\n", "labels an access token"),
+        (
+            "session_access_token = \"saas:latest\"\n",
+            "this key names an access token",
+        ),
+        ("order = [\"A:start\", [\"A:exit\"]]\n", "not both"),
+        ("not_reached = { A = \"exit\" }\n", "is not a sync point"),
+        (
+            "stderr_count = { A = {} }\n",
+            "a count needs a non-empty text",
+        ),
+        (
+            "[expect.lock_file]\npid = \"Z\"\n",
+            "neither a declared process nor a pid",
+        ),
+        (
+            "[expect.lock_file]\ncontent = \"empty\"\npid = 5\n",
+            "`content` says there is none",
+        ),
+        ("[expect.lock_file]\n", "asserts nothing"),
+    ];
+    for (tail, message) in cases {
+        let e = first_error(&format!("{head}{tail}"));
+        assert!(e.message.contains(message), "{tail}: {}", e.message);
+    }
+}
+
+#[test]
+fn io_faults_need_a_known_op_and_errno() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[seed.session]\n[[process]]\nname = \"A\"\nargs = [\"auth\", \"token\"]\n[[process.fault]]\npoint = \"refresh.network_after\"\n";
+    let tail = "[expect]\nexit = { A = 0 }\n";
+    let sc = parse(&format!(
+        "{head}action = \"io_fault\"\nop = \"session_write\"\nerrno = \"ENOSPC\"\n{tail}"
+    ))
+    .unwrap();
+    assert_eq!(
+        sc[0].processes[0].faults[0].io,
+        Some((IoOpName::SessionWrite, "ENOSPC".into(), 28))
+    );
+    for (fault, message) in [
+        (
+            "action = \"io_fault\"\nop = \"session_write\"\nerrno = \"ENOSPACE\"\n",
+            "unknown errno",
+        ),
+        ("action = \"io_fault\"\nerrno = \"EIO\"\n", "needs `op`"),
+        (
+            "action = \"io_fault\"\nop = \"session_read\"\n",
+            "needs `op` and `errno`",
+        ),
+        (
+            "action = \"fail\"\nop = \"session_read\"\n",
+            "only for action = \"io_fault\"",
+        ),
+    ] {
+        let e = first_error(&format!("{head}{fault}{tail}"));
+        assert!(e.message.contains(message), "{fault}: {}", e.message);
+    }
+    let e = first_error(&format!(
+        "{head}action = \"io_fault\"\nop = \"session_wrote\"\nerrno = \"EIO\"\n{tail}"
+    ));
+    assert!(e.message.contains("session_write"), "{}", e.message);
+}
+
+#[test]
+fn threads_is_a_program_of_its_own() {
+    let head = "[scenario]\nname = \"t\"\ndescription = \"d\"\n[[process]]\nname = \"T\"\n";
+    let tail = "[expect]\nexit = { T = 0 }\n";
+    let sc = parse(&format!("{head}threads = 4\n{tail}")).unwrap();
+    assert_eq!(sc[0].processes[0].program, Program::Threads(4));
+    for (keys, message) in [
+        ("threads = 0\n", "out of range"),
+        (
+            "threads = 4\nargs = [\"auth\", \"token\"]\n",
+            "does not go with",
+        ),
+    ] {
+        let e = first_error(&format!("{head}{keys}{tail}"));
+        assert!(e.message.contains(message), "{keys}: {}", e.message);
+    }
+}

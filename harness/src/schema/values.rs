@@ -32,6 +32,62 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
+/// `[expect.lock_file] content`: what `refresh.lock` holds at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockContent {
+    /// The file exists and is empty (every holder truncates it on release).
+    Empty,
+    /// A holder record (what a holder that never released, e.g. a killed one, leaves).
+    Record,
+    /// No file.
+    Absent,
+}
+
+/// `expect.order`: one chain (`["A:x", "B:y"]`) or several independent ones
+/// (`[["A:x", "B:y"], ["C:z", "A:w"]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderChains {
+    pub chains: Vec<Vec<String>>,
+    /// Written as a list of chains (key paths then have two indexes).
+    pub nested: bool,
+}
+
+impl<'de> Deserialize<'de> for OrderChains {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Item {
+            Event(String),
+            Chain(Vec<String>),
+        }
+        let items = Vec::<Item>::deserialize(d).map_err(|_| {
+            de::Error::custom(
+                "a list of \"process:point\" events, or a list of such lists (several chains)",
+            )
+        })?;
+        let events = items.iter().filter(|i| matches!(i, Item::Event(_))).count();
+        if events > 0 && events < items.len() {
+            return Err(de::Error::custom(
+                "either one chain of \"process:point\" events or a list of chains, not both",
+            ));
+        }
+        let nested = events == 0 && !items.is_empty();
+        let mut chains = Vec::new();
+        let mut one = Vec::new();
+        for item in items {
+            match item {
+                Item::Event(e) => one.push(e),
+                Item::Chain(c) => chains.push(c),
+            }
+        }
+        if !nested {
+            chains.push(one);
+        }
+        Ok(OrderChains { chains, nested })
+    }
+}
+
 /// An expected exit: a code or `"killed"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -224,6 +280,49 @@ pub enum PointAction {
     Fail,
     /// The process sleeps `ms`, then goes on.
     Sleep,
+    /// The process goes on, and its next `op` fails with `errno`.
+    IoFault,
+}
+
+/// The operations an `io_fault` can make fail (`spec_kitty::hooks::IoOp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoOpName {
+    /// Writing the session (its temp file, before the atomic rename).
+    SessionWrite,
+    /// Deleting `session.json`.
+    SessionDelete,
+    /// Reading `session.json`.
+    SessionRead,
+    /// Writing the holder record into `refresh.lock`.
+    LockRecordWrite,
+}
+
+impl IoOpName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoOpName::SessionWrite => "session_write",
+            IoOpName::SessionDelete => "session_delete",
+            IoOpName::SessionRead => "session_read",
+            IoOpName::LockRecordWrite => "lock_record_write",
+        }
+    }
+}
+
+/// The errno names an `io_fault` accepts, with their Linux numbers.
+pub const ERRNOS: [(&str, i32); 7] = [
+    ("ENOSPC", 28),
+    ("EROFS", 30),
+    ("EIO", 5),
+    ("EACCES", 13),
+    ("EPERM", 1),
+    ("EDQUOT", 122),
+    ("ENOENT", 2),
+];
+
+/// The errno an `io_fault` names (`"ENOSPC"`), or `None`.
+pub fn errno_of(name: &str) -> Option<i32> {
+    ERRNOS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 /// A step's action on the fake SaaS's session model.
@@ -279,6 +378,10 @@ pub enum TokenRef {
     Seed,
     /// The latest refresh token the SaaS issued for the seeded session.
     SaasLatest,
+    /// The token with this timeline label (`R1`, `A2`), as [`crate::redact::Tokens`] names it.
+    Label(String),
+    /// The token of the key's kind the SaaS issued at this generation of the seeded session.
+    Generation(i64),
     Literal(String),
 }
 

@@ -189,6 +189,7 @@ mod tests {
             action: PointAction::Fail,
             message: "boom".into(),
             ms: 0,
+            io: None,
         };
         let shared = shared_with("A", 7, vec![fault]);
         shared.lock().procs.get_mut("A").unwrap().target = Some(Target {

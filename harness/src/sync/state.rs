@@ -240,6 +240,13 @@ impl Shared {
                         message: f.message.clone(),
                     },
                     PointAction::Sleep => Reply::Sleep { ms: f.ms },
+                    PointAction::IoFault => match &f.io {
+                        Some((op, _, errno)) => Reply::IoFault {
+                            op: *op,
+                            errno: *errno,
+                        },
+                        None => Reply::Continue,
+                    },
                 });
                 break;
             }

@@ -6,6 +6,7 @@
 //! protocol error, never a silent "continue". A kill is not a message: the runner SIGKILLs the
 //! pid while it waits for its reply.
 
+use crate::schema::IoOpName;
 use serde::{Deserialize, Serialize};
 
 /// One point a process reached.
@@ -26,8 +27,17 @@ pub struct PointMessage {
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reply {
     Continue,
-    Sleep { ms: u64 },
-    Fail { message: String },
+    Sleep {
+        ms: u64,
+    },
+    Fail {
+        message: String,
+    },
+    /// Go on; the next `op` of the process fails with `errno`.
+    IoFault {
+        op: IoOpName,
+        errno: i32,
+    },
 }
 
 /// `value` as one newline-terminated JSON line.
@@ -54,6 +64,11 @@ impl Reply {
             Reply::Continue => "continue".into(),
             Reply::Sleep { ms } => format!("sleep {ms} ms"),
             Reply::Fail { message } => format!("fail: {message}"),
+            Reply::IoFault { op, errno } => format!(
+                "continue; the next {} fails with {}",
+                op.as_str(),
+                std::io::Error::from_raw_os_error(*errno)
+            ),
         }
     }
 }

@@ -18,6 +18,7 @@ use super::keys::Keys;
 use super::reader::read_session;
 use crate::deadline::Deadline;
 use crate::fsutil;
+use crate::hooks::{self, IoOp};
 use crate::paths::RuntimeRoot;
 use crate::session::StoredSession;
 use crate::syncpoint::{self, Point};
@@ -134,6 +135,9 @@ impl<'a> LockedSession<'a> {
         let contents = self.keys.cipher_for(&salt).seal(&session.to_json(), nonce);
         let tmp = self.temp_path();
         let mut file = self.temp.take().expect("reserved above");
+        if let Some(e) = hooks::io_fault(IoOp::SessionWrite) {
+            return Err(StorageError::io(&tmp, e));
+        }
         file.seek(SeekFrom::Start(0))
             .and_then(|_| file.write_all(contents.as_bytes()))
             .and_then(|_| file.set_len(contents.len() as u64))
@@ -157,6 +161,11 @@ impl<'a> LockedSession<'a> {
         let salt = self.keys.read_salt().ok();
         let root = self.root;
         for path in [root.session_file(), self.temp_path(), root.salt_file()] {
+            if path == root.session_file() {
+                if let Some(e) = hooks::io_fault(IoOp::SessionDelete) {
+                    return Err(StorageError::io(&path, e));
+                }
+            }
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}

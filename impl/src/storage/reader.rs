@@ -18,6 +18,9 @@ pub fn read_session(
     keys: &Keys,
 ) -> Result<Option<StoredSession>, StorageError> {
     let path = root.session_file();
+    if let Some(e) = crate::hooks::io_fault(crate::hooks::IoOp::SessionRead) {
+        return Err(StorageError::io(&path, e));
+    }
     let file = match fsutil::read_regular(&path, MAX_SESSION_BYTES) {
         Ok(file) => file,
         Err(ReadError::Missing) => return Ok(None),

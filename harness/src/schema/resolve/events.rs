@@ -1,5 +1,5 @@
-//! `expect.order` and `[[expect.timing]]`: references to events (`process:point`,
-//! `start`, `exit`) and the constraints between them.
+//! `expect.order` (one chain or several) and `[[expect.timing]]`: references to
+//! events (`process:point`, `start`, `exit`) and the constraints between them.
 //!
 //! Guarantee: every event named exists and can be reached by its process.
 
@@ -10,7 +10,7 @@ use crate::schema::points::{is_known_point, known_points, EXIT, START};
 use crate::schema::raw::RawTiming;
 
 /// `process:point` (or `process:start` / `process:exit`): whether both exist.
-fn check_event_ref(
+pub(crate) fn check_event_ref(
     ctx: &mut Ctx,
     path: &[String],
     names: &Names,

@@ -5,15 +5,18 @@
 //! Guarantees: every process, point, outcome, endpoint and token name an expectation uses
 //! exists; keys that contradict each other are refused.
 
-use super::events::{resolve_order, resolve_timing};
-use super::expect_saas::{resolve_saas_expect, token_ref};
+use super::events::{check_event_ref, resolve_order, resolve_timing};
+use super::expect_saas::{resolve_saas_expect, token_ref, TokenKind};
 use super::expect_sync::resolve_diagnostics;
 use super::processes::Names;
 use super::steps::expand_names;
 use crate::schema::diagnostics::{kp, Ctx};
-use crate::schema::model::{DaemonsExpect, Expect, OutcomeExpect, PrintedToken, Seed, NO_OUTCOME};
-use crate::schema::raw::RawExpect;
-use crate::schema::values::{OneOrMany, SessionState, TokenName};
+use crate::schema::model::{
+    DaemonsExpect, Expect, LockFileExpect, OutcomeExpect, PrintedToken, Seed, NO_OUTCOME,
+};
+use crate::schema::points::{known_points, EXIT, START};
+use crate::schema::raw::{RawExpect, RawLockFile};
+use crate::schema::values::{LockContent, OneOrMany, SessionState, TokenName};
 use spec_kitty::refresh::Outcome;
 use std::collections::BTreeMap;
 
@@ -112,10 +115,22 @@ pub(crate) fn resolve_expect(
     x.stderr_not_contains = texts(ctx, &r.stderr_not_contains, "stderr_not_contains");
     resolve_json(ctx, base, r, names, &mut x);
     if let Some(t) = &r.session_refresh_token {
-        x.session_refresh_token = Some(token_ref(ctx, &at("session_refresh_token"), t, seed));
+        x.session_refresh_token = Some(token_ref(
+            ctx,
+            &at("session_refresh_token"),
+            t,
+            TokenKind::Refresh,
+            seed,
+        ));
     }
     if let Some(t) = &r.session_access_token {
-        x.session_access_token = Some(token_ref(ctx, &at("session_access_token"), t, seed));
+        x.session_access_token = Some(token_ref(
+            ctx,
+            &at("session_access_token"),
+            t,
+            TokenKind::Access,
+            seed,
+        ));
     }
     if x.session == Some(SessionState::Absent)
         && (x.session_refresh_token.is_some() || x.session_access_token.is_some())
@@ -131,7 +146,38 @@ pub(crate) fn resolve_expect(
         resolve_saas_expect(ctx, &at("saas"), sr, seed, names, &mut x);
     }
     if let Some(order) = &r.order {
-        x.order = resolve_order(ctx, &at("order"), order, names);
+        for (i, chain) in order.chains.iter().enumerate() {
+            let path = if order.nested {
+                kp(&at("order"), &[&i.to_string()])
+            } else {
+                at("order")
+            };
+            x.order.push(resolve_order(ctx, &path, chain, names));
+        }
+    }
+    for (key, raw, out) in [
+        ("stdout_count", &r.stdout_count, &mut x.stdout_count),
+        ("stderr_count", &r.stderr_count, &mut x.stderr_count),
+    ] {
+        let Some(m) = raw else { continue };
+        for (p, counts) in per_process(ctx, names, &at(key), m, key) {
+            if counts.is_empty() || counts.keys().any(String::is_empty) {
+                ctx.err(
+                    &group_path(base, key, &p),
+                    "a count needs a non-empty text",
+                    Some(format!(
+                        "{key} = {{ A = {{ \"refresh_transaction\" = 1 }} }}"
+                    )),
+                );
+            }
+            out.insert(p, counts);
+        }
+    }
+    if let Some(l) = &r.lock_file {
+        x.lock_file = resolve_lock_file(ctx, &at("lock_file"), l, names);
+    }
+    if let Some(m) = &r.not_reached {
+        x.not_reached = resolve_not_reached(ctx, base, m, names);
     }
     if let Some(m) = &r.printed_token {
         for (p, v) in per_process(ctx, names, &at("printed_token"), m, "printed_token") {
@@ -303,4 +349,92 @@ fn printed_token(ctx: &mut Ctx, path: &[String], v: &TokenName, seed: &Seed) -> 
             PrintedToken::Generation(*g)
         }
     }
+}
+
+/// `[expect.lock_file]`: at least one key; `pid` is a process name or a number, and goes with a
+/// record.
+fn resolve_lock_file(
+    ctx: &mut Ctx,
+    path: &[String],
+    r: &RawLockFile,
+    names: &Names,
+) -> LockFileExpect {
+    let mut x = LockFileExpect {
+        content: r.content,
+        inode_unchanged: r.inode_unchanged.unwrap_or(false),
+        ..LockFileExpect::default()
+    };
+    if r.content.is_none() && r.pid.is_none() && r.inode_unchanged.is_none() {
+        ctx.err(
+            path,
+            "`[expect.lock_file]` asserts nothing",
+            Some("content = \"empty\", pid = \"A\" or inode_unchanged = true".into()),
+        );
+    }
+    if r.inode_unchanged == Some(false) {
+        ctx.err(
+            &kp(path, &["inode_unchanged"]),
+            "`inode_unchanged = false` asserts nothing",
+            Some("inode_unchanged = true, or remove the key".into()),
+        );
+    }
+    match &r.pid {
+        None => {}
+        Some(toml::Value::String(name)) if names.all.contains(name) => {
+            x.pid_of = Some(name.clone())
+        }
+        Some(toml::Value::Integer(n)) if u32::try_from(*n).is_ok_and(|n| n > 0) => {
+            x.pid = u32::try_from(*n).ok()
+        }
+        Some(other) => ctx.err(
+            &kp(path, &["pid"]),
+            format!("`pid = {other}` is neither a declared process nor a pid"),
+            Some(format!(
+                "a process name ({}) or a positive integer",
+                names.all.join(", ")
+            )),
+        ),
+    }
+    if r.pid.is_some() && matches!(r.content, Some(c) if c != LockContent::Record) {
+        ctx.err(
+            &kp(path, &["pid"]),
+            "`pid` names the holder record, but `content` says there is none",
+            Some("content = \"record\", or no `content`".into()),
+        );
+    }
+    x
+}
+
+/// `not_reached = { A = ["refresh.network_before"] }`: sync points (not `start` or `exit`) each
+/// process can reach and must not have.
+pub(crate) fn resolve_not_reached(
+    ctx: &mut Ctx,
+    base: &[String],
+    m: &BTreeMap<String, OneOrMany>,
+    names: &Names,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (p, points) in per_process(ctx, names, &kp(base, &["not_reached"]), m, "not_reached") {
+        let path = group_path(base, "not_reached", &p);
+        if points.0.is_empty() {
+            ctx.err(
+                &path,
+                "`not_reached` lists no point",
+                Some("not_reached = { A = \"refresh.network_before\" }".into()),
+            );
+        }
+        for point in &points.0 {
+            if point == START || point == EXIT {
+                ctx.err(
+                    &path,
+                    format!("{point:?} is not a sync point: a process that never started or ended is an `exit` expectation"),
+                    Some(format!("a sync point: {}", known_points().join(", "))),
+                );
+            } else {
+                check_event_ref(ctx, &path, names, &p, point);
+            }
+        }
+        out.insert(p, points.0);
+    }
+    out
 }

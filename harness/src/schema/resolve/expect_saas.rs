@@ -12,14 +12,69 @@ use crate::schema::diagnostics::{kp, Ctx};
 use crate::schema::model::{Expect, Seed, ServerSessionExpect, SessionRef};
 use crate::schema::raw::{RawExpectSaas, RawServerSession};
 use crate::schema::values::ServerState;
-use crate::schema::values::TokenRef;
+use crate::schema::values::{TokenName, TokenRef};
 use std::collections::BTreeMap;
 
 /// The revocation reasons the fake SaaS records.
 pub(crate) const REVOCATION_REASONS: &[&str] = &["admin", "reuse_detected", "client_revoke"];
 
-/// `"seed"`, `"saas:latest"` or a literal token.
-pub(crate) fn token_ref(ctx: &mut Ctx, path: &[String], s: &str, seed: &Seed) -> TokenRef {
+/// The kind of token a key names (a label or a generation must be of that kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    Refresh,
+    Access,
+}
+
+/// `"seed"`, `"saas:latest"`, a timeline label of the key's kind (`"R1"`, `"A2"`),
+/// `{ generation = N }` (that generation of the seeded session), or a literal token.
+pub(crate) fn token_ref(
+    ctx: &mut Ctx,
+    path: &[String],
+    name: &TokenName,
+    kind: TokenKind,
+    seed: &Seed,
+) -> TokenRef {
+    const FORMS: &str = "\"seed\", \"saas:latest\", a label (\"R1\", \"A2\"), { generation = N }, or a literal token";
+    let s = match name {
+        TokenName::Generation(g) => {
+            if seed.session.is_none() {
+                ctx.err(
+                    path,
+                    "{ generation = N } needs a seeded session",
+                    Some("a [seed.session] table".into()),
+                );
+            } else if *g < 1 {
+                ctx.err(
+                    path,
+                    format!("generation {g}: generations start at 1"),
+                    Some(FORMS.into()),
+                );
+            }
+            return TokenRef::Generation(*g);
+        }
+        TokenName::Word(s) => s.as_str(),
+    };
+    if let Some(label) = crate::redact::parse_label(s) {
+        let (prefix, what) = match kind {
+            TokenKind::Refresh => ('R', "a refresh token"),
+            TokenKind::Access => ('A', "an access token"),
+        };
+        if label.0 != prefix {
+            ctx.err(
+                path,
+                format!(
+                    "{s:?} labels {}, but this key names {what}",
+                    if label.0 == 'R' {
+                        "a refresh token"
+                    } else {
+                        "an access token"
+                    }
+                ),
+                Some(format!("a label starting with {prefix}")),
+            );
+        }
+        return TokenRef::Label(s.to_string());
+    }
     match s {
         "seed" | "saas:latest" if seed.session.is_none() => {
             ctx.err(
@@ -30,13 +85,17 @@ pub(crate) fn token_ref(ctx: &mut Ctx, path: &[String], s: &str, seed: &Seed) ->
             TokenRef::Seed
         }
         "seed" => TokenRef::Seed,
-        "saas:latest" => TokenRef::SaasLatest,
-        "" => {
+        "saas:latest" if kind == TokenKind::Access => {
             ctx.err(
                 path,
-                "empty token",
-                Some("\"seed\", \"saas:latest\" or a literal token".into()),
+                "\"saas:latest\" is the SaaS's latest refresh token: this key names an access token",
+                Some(FORMS.into()),
             );
+            TokenRef::SaasLatest
+        }
+        "saas:latest" => TokenRef::SaasLatest,
+        "" => {
+            ctx.err(path, "empty token", Some(FORMS.into()));
             TokenRef::Literal(String::new())
         }
         other => TokenRef::Literal(other.to_string()),
@@ -87,7 +146,13 @@ pub(crate) fn resolve_saas_expect(
     x.seed_token_presented = sr.seed_token_presented;
     x.max_token_presented = sr.max_token_presented;
     if let Some(t) = &sr.revoked_token {
-        x.revoked_token = Some(token_ref(ctx, &kp(spath, &["revoked_token"]), t, seed));
+        x.revoked_token = Some(token_ref(
+            ctx,
+            &kp(spath, &["revoked_token"]),
+            t,
+            TokenKind::Refresh,
+            seed,
+        ));
     }
     for (i, s) in sr.session.iter().enumerate() {
         let path = kp(spath, &["session", &i.to_string()]);

@@ -7,7 +7,7 @@
 //! `[expect_always]` key names exists.
 
 use super::expect::{check_outcome, group_path, per_process};
-use super::expect_saas::token_ref;
+use super::expect_saas::{token_ref, TokenKind};
 use super::processes::Names;
 use super::steps::check_endpoint;
 use crate::schema::diagnostics::{kp, Ctx};
@@ -159,6 +159,7 @@ pub(crate) fn resolve_expect_always(
             ctx,
             &kp(base, &["session_refresh_token"]),
             t,
+            TokenKind::Refresh,
             seed,
         ));
     }

@@ -7,9 +7,9 @@
 
 use crate::schema::diagnostics::{kp, Ctx};
 use crate::schema::model::{PointFault, ProcessSpec, Program, MAX_REPLICAS};
-use crate::schema::points::{is_known_point, is_legacy_point, known_points};
+use crate::schema::points::{is_known_point, is_legacy_point, known_points, EXIT, START};
 use crate::schema::raw::RawProcess;
-use crate::schema::values::PointAction;
+use crate::schema::values::{errno_of, PointAction, ERRNOS};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Environment variables a scenario may not set through `env` (the runner owns them).
@@ -75,6 +75,8 @@ pub(crate) struct Names {
     pub(crate) json: BTreeSet<String>,
     /// processes that run the legacy client.
     pub(crate) legacy: BTreeSet<String>,
+    /// processes that run an external `command` (they reach no sync point).
+    pub(crate) external: BTreeSet<String>,
     /// processes that run `spec-kitty sync enqueue`.
     pub(crate) enqueue: BTreeSet<String>,
     /// group → index of its `[[process]]` table.
@@ -113,7 +115,15 @@ impl Names {
         process: &str,
         point: &str,
     ) {
-        if is_legacy_point(point) && !self.legacy.contains(process) {
+        if self.external.contains(process) && point != START && point != EXIT {
+            ctx.err(
+                path,
+                format!(
+                    "process `{process}` runs an external command and reaches no sync point ({point:?})"
+                ),
+                Some("\"exit\" (or \"start\" in `order` and `timing`); hold the other processes at their points meanwhile".into()),
+            );
+        } else if is_legacy_point(point) && !self.legacy.contains(process) {
             ctx.err(
                 path,
                 format!(
@@ -143,6 +153,58 @@ pub(crate) fn resolve_processes(
 }
 
 fn program(ctx: &mut Ctx, base: &[String], r: &RawProcess) -> Program {
+    if let Some(n) = r.threads {
+        if r.args.is_some() || r.legacy.is_some() || r.command.is_some() {
+            ctx.err(
+                &kp(base, &["threads"]),
+                "`threads` runs N threads of `auth token` in one process: it does not go with `args`, `legacy` or `command`",
+                Some("threads = 8 alone".into()),
+            );
+        }
+        if n == 0 || n > crate::threads::MAX_THREADS {
+            ctx.err(
+                &kp(base, &["threads"]),
+                format!("`threads = {n}` is out of range"),
+                Some(format!("1..={}", crate::threads::MAX_THREADS)),
+            );
+        }
+        return Program::Threads(n.clamp(1, crate::threads::MAX_THREADS));
+    }
+    if let Some(argv) = &r.command {
+        if r.args.is_some() || r.legacy.is_some() {
+            ctx.err(
+                &kp(base, &["command"]),
+                "`command` runs a program of its own: it does not go with `args` or `legacy`",
+                Some("command = [\"{python_spec_kitty}\", \"auth\", \"doctor\", \"--server\"], or args = [...] for spec-kitty".into()),
+            );
+        }
+        match argv.first() {
+            None => ctx.err(
+                &kp(base, &["command"]),
+                "`command` is empty",
+                Some("the program and its arguments, e.g. command = [\"sh\", \"-c\", \"cat auth/session.json\"]".into()),
+            ),
+            Some(program) if program.is_empty() => ctx.err(
+                &kp(base, &["command", "0"]),
+                "the program name is empty",
+                None,
+            ),
+            Some(_) => {}
+        }
+        for (i, a) in argv.iter().enumerate() {
+            if let Some(unknown) = crate::python::unknown_placeholder(a) {
+                ctx.err(
+                    &kp(base, &["command", &i.to_string()]),
+                    format!("unknown placeholder {unknown:?}"),
+                    Some(format!(
+                        "{} (the Python original's executable)",
+                        crate::python::PLACEHOLDER
+                    )),
+                );
+            }
+        }
+        return Program::Command(argv.clone());
+    }
     match (&r.args, r.legacy.unwrap_or(false)) {
         (Some(args), false) => {
             if args.is_empty() {
@@ -170,10 +232,35 @@ fn program(ctx: &mut Ctx, base: &[String], r: &RawProcess) -> Program {
         (None, false) => {
             ctx.err(
                 &kp(base, &["name"]),
-                format!("process `{}` has neither `args` nor `legacy = true`", r.name),
-                Some("args = [\"auth\", \"token\"] (a spec-kitty command line without the program name) or legacy = true".into()),
+                format!("process `{}` has none of `args`, `legacy = true`, `command`, `threads`", r.name),
+                Some("args = [\"auth\", \"token\"] (a spec-kitty command line without the program name), legacy = true, or command = [\"program\", \"arg\"]".into()),
             );
             Program::SpecKitty(Vec::new())
+        }
+    }
+}
+
+/// An external program has no test hooks: a key that works through them (faults at points, the
+/// overrides, a broken build) could never act on it, so `check` refuses it.
+fn refuse_hook_keys(ctx: &mut Ctx, base: &[String], r: &RawProcess) {
+    let set = [
+        ("fault", !r.faults.is_empty()),
+        ("broken", r.broken.is_some()),
+        ("lock_wait_ms", r.lock_wait_ms.is_some()),
+        ("refresh_ceiling_ms", r.refresh_ceiling_ms.is_some()),
+        ("clock_offset_s", r.clock_offset_s.is_some()),
+        ("daemon_version", r.daemon_version.is_some()),
+    ];
+    for (key, present) in set {
+        if present {
+            ctx.err(
+                &kp(base, &[key]),
+                format!(
+                    "process `{}` runs an external command, which reaches no sync point and installs no test hook: `{key}` could never act on it",
+                    r.name
+                ),
+                Some("remove the key; order the command with `until = \"exit\"` while the other processes are held".into()),
+            );
         }
     }
 }
@@ -231,7 +318,52 @@ fn faults(ctx: &mut Ctx, base: &[String], r: &RawProcess, legacy: bool) -> Vec<P
                 Some("nth = 1 for the first time the point is reached".into()),
             );
         }
+        if fr.action != PointAction::IoFault && (fr.op.is_some() || fr.errno.is_some()) {
+            ctx.err(
+                &kp(&fpath, &["action"]),
+                "`op` and `errno` are only for action = \"io_fault\"",
+                None,
+            );
+        }
+        let mut io = None;
         match fr.action {
+            PointAction::IoFault => {
+                let errno = match fr.errno.as_deref().map(|e| (e, errno_of(e))) {
+                    Some((name, Some(n))) => Some((name.to_string(), n)),
+                    Some((name, None)) => {
+                        ctx.err(
+                            &kp(&fpath, &["errno"]),
+                            format!("unknown errno {name:?}"),
+                            Some(format!("one of {}", ERRNOS.map(|(n, _)| n).join(", "))),
+                        );
+                        None
+                    }
+                    None => {
+                        ctx.err(
+                            &kp(&fpath, &["action"]),
+                            "action = \"io_fault\" needs `op` and `errno`",
+                            Some("op = \"session_write\", errno = \"ENOSPC\"".into()),
+                        );
+                        None
+                    }
+                };
+                match (fr.op, errno) {
+                    (Some(op), Some((name, n))) => io = Some((op, name, n)),
+                    (None, _) => ctx.err(
+                        &kp(&fpath, &["action"]),
+                        "action = \"io_fault\" needs `op`",
+                        Some("op = \"session_write\" | \"session_delete\" | \"session_read\" | \"lock_record_write\"".into()),
+                    ),
+                    _ => {}
+                }
+                if fr.ms.is_some() || fr.message.is_some() {
+                    ctx.err(
+                        &kp(&fpath, &["action"]),
+                        "`ms` and `message` are not for action = \"io_fault\"",
+                        None,
+                    );
+                }
+            }
             PointAction::Fail if fr.ms.is_some() => ctx.err(
                 &kp(&fpath, &["ms"]),
                 "`ms` is only for action = \"sleep\"",
@@ -264,6 +396,7 @@ fn faults(ctx: &mut Ctx, base: &[String], r: &RawProcess, legacy: bool) -> Vec<P
                 .clone()
                 .unwrap_or_else(|| format!("injected failure at {point}")),
             ms: fr.ms.unwrap_or(0),
+            io,
         });
     }
     faults
@@ -311,6 +444,10 @@ fn resolve_process(
             Some("remove `broken`, or put it on a process with `args`".into()),
         );
     }
+    let external = matches!(program, Program::Command(_));
+    if external {
+        refuse_hook_keys(ctx, &base, r);
+    }
     let env = environment(ctx, &base, r);
     let faults = faults(ctx, &base, r, legacy);
     let replicas = r.replicas.map(|v| {
@@ -345,6 +482,9 @@ fn resolve_process(
         }
         if legacy {
             names.legacy.insert(m.clone());
+        }
+        if external {
+            names.external.insert(m.clone());
         }
         if spec.records_events() {
             names.enqueue.insert(m.clone());

@@ -210,11 +210,12 @@ fn action_key(ctx: &mut Ctx, base: &[String], index: usize, r: &RawStep) -> Opti
         (r.check.is_some(), "check"),
         (r.stop.is_some(), "stop"),
         (r.decoy.is_some(), "decoy"),
+        (r.await_saas.is_some(), "await_saas"),
     ]
     .into_iter()
     .filter_map(|(present, key)| present.then_some(key))
     .collect();
-    const FORMS: &str = "exactly one of `run` (+ `until`, `nth`), `release`, `kill` (+ `at`, `nth`), `stop`, `sleep_ms`, `saas_fault`, `saas`, `lock`, `corrupt`, `check`, `decoy`";
+    const FORMS: &str = "exactly one of `run` (+ `until`, `nth`), `release`, `kill` (+ `at`, `nth`), `stop`, `sleep_ms`, `saas_fault`, `saas`, `lock`, `corrupt`, `check`, `decoy`, `await_saas`";
     match keys.as_slice() {
         [one] => Some(one),
         [] => {
@@ -308,6 +309,27 @@ fn resolve_step(
             Action::Stop { procs }
         }
         "decoy" => Action::Decoy(r.decoy?),
+        "await_saas" => {
+            let want = r.await_saas.clone()?;
+            if want.is_empty() {
+                ctx.err(
+                    &at("await_saas"),
+                    "`await_saas` names no endpoint",
+                    Some("await_saas = { \"/oauth/token\" = 1 }".into()),
+                );
+            }
+            for (endpoint, n) in &want {
+                check_endpoint(ctx, &kp(&at("await_saas"), &[endpoint]), endpoint);
+                if *n == 0 {
+                    ctx.err(
+                        &kp(&at("await_saas"), &[endpoint]),
+                        "waiting for 0 requests waits for nothing",
+                        Some("a count of at least 1".into()),
+                    );
+                }
+            }
+            Action::AwaitSaas(want)
+        }
         "sleep_ms" => {
             let ms = r.sleep_ms?;
             if ms > 60_000 {
