@@ -35,6 +35,10 @@ mod sync;
 mod threads;
 mod watch;
 
+/// Every variable the runner sets for its children to steer them (read only by the child side of
+/// the multicall, never by production code): a test of the `spec-kitty` binary checks that none
+/// of them appears in it.
+pub use child_env::ALL as CHILD_HOOK_VARIABLES;
 pub use cli::main as cli_main;
 pub use discover::collect as discover_files;
 pub use explore::{
