@@ -19,8 +19,11 @@ json = { S = { "state" = "present" } }
 saas.requests."/oauth/token" = 0
 "#;
 
+/// The `scenario` binary, killed (and the test failed) if one run takes longer than a hang would.
 fn scenario() -> Command {
-    Command::cargo_bin("scenario").unwrap()
+    let mut cmd = Command::cargo_bin("scenario").unwrap();
+    cmd.timeout(std::time::Duration::from_secs(120));
+    cmd
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {

@@ -8,8 +8,11 @@ use assert_cmd::Command;
 use common::{assert_failure, run, HEAD};
 use std::path::{Path, PathBuf};
 
+/// The `scenario` binary, killed (and the test failed) if one run takes longer than a hang would.
 fn scenario() -> Command {
-    Command::cargo_bin("scenario").unwrap()
+    let mut cmd = Command::cargo_bin("scenario").unwrap();
+    cmd.timeout(std::time::Duration::from_secs(300));
+    cmd
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -154,8 +154,9 @@ exit = {{ P = 0 }}
         ),
     )
     .unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scenario"));
-    cmd.arg("run")
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_scenario"));
+    cmd.timeout(std::time::Duration::from_secs(120))
+        .arg("run")
         .arg(&file)
         .env("XDG_CACHE_HOME", dir.path().join("cache"))
         .env("PATH", dir.path().join("no-such-bin"))

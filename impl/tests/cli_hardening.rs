@@ -6,13 +6,13 @@ mod common;
 
 use common::{spec_kitty_cmd, MockSaas, Root, Seeded};
 use fake_saas::SaasConfig;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap()
+    common::bounded_output(cmd)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -167,6 +167,37 @@ fn logs_carry_no_colour_when_stderr_is_not_a_terminal() {
         "{stderr}"
     );
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+#[test]
+fn logs_are_coloured_on_a_terminal_and_never_with_no_color() {
+    // What the terminal shows of a log line: stdout (the token) is on it too, so only the line
+    // that carries the outcome is looked at, and nothing of the output is ever printed.
+    let log_line = |no_color: bool| {
+        let s = Seeded::new(SaasConfig::default(), -60, 86_400);
+        let mut cmd = s.cmd();
+        cmd.env("TERM", "xterm").args(["-v", "auth", "token"]);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let (status, shown) = common::on_terminal(cmd);
+        assert_eq!(status.code(), Some(0));
+        let shown = text(&shown);
+        let line = shown
+            .lines()
+            .find(|l| l.contains("refresh_transaction"))
+            .map(str::to_owned);
+        assert!(
+            line.is_some(),
+            "no refresh_transaction line on the terminal"
+        );
+        line.unwrap()
+    };
+    assert!(log_line(false).contains('\u{1b}'), "a terminal gets colour");
+    let plain = log_line(true);
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
 }
 
 /// `ulimit -f` makes every write beyond its size fail (EFBIG), as a full disk would; the

@@ -500,3 +500,63 @@ fn a_daemon_of_another_root_is_reported_and_removed_only_with_force() {
     assert_eq!(theirs_result(&forced)["result"], "removed", "{forced}");
     assert!(procfs::wait_exit(their_pid as u32, Duration::from_secs(10)));
 }
+
+/// Stops `pid` the way a hung process behaves: a stopped process keeps its listener and its
+/// locks but acts on no signal except SIGKILL (SIGTERM stays pending).
+fn freeze(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+}
+
+#[test]
+fn a_swept_orphan_that_ignores_sigterm_is_killed_and_the_result_says_sigkill() {
+    let f = Fixture::new("0"); // no tick: the orphan does not retire on its own
+    let (_, a) = f.json(&["sync", "start", "--json"]);
+    let a_pid = a["pid"].as_u64().unwrap() as u32;
+    std::fs::remove_file(f.root.root.daemon_lock_file()).unwrap();
+    std::fs::remove_file(f.root.root.daemon_state_file()).unwrap();
+    let config = spec_kitty::daemon::config::DaemonConfig {
+        ports: f.root.daemon_ports.0..=f.root.daemon_ports.1,
+        ..Default::default()
+    };
+    let found = spec_kitty::daemon::orphans::scan(&f.root.root, &config, None);
+    assert!(
+        found
+            .iter()
+            .any(|l| l.pid == Some(a_pid) && l.kind == spec_kitty::daemon::orphans::Kind::Orphan),
+        "{found:?}"
+    );
+
+    freeze(a_pid);
+    let results = spec_kitty::daemon::orphans::sweep(&found, false, &[]);
+    let a_result = results.iter().find(|r| r.pid == Some(a_pid)).unwrap();
+    assert_eq!(
+        (a_result.result, a_result.reason.as_str()),
+        ("removed", "sigkill"),
+        "SIGTERM had no effect within its bounded wait, so SIGKILL followed"
+    );
+    assert!(procfs::wait_exit(a_pid, Duration::from_secs(5)));
+}
+
+#[test]
+fn stop_kills_a_hung_daemon_that_neither_answers_nor_acts_on_sigterm() {
+    let f = Fixture::new("30");
+    let (_, started) = f.json(&["sync", "start", "--json"]);
+    let pid = started["pid"].as_u64().unwrap() as u32;
+    freeze(pid);
+
+    let (out, stopped) = f.json(&["sync", "stop", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{stopped}");
+    assert_eq!(
+        stopped["stopped"]["pid"].as_u64(),
+        Some(pid as u64),
+        "{stopped}"
+    );
+    assert_eq!(stopped["stopped"]["result"], "removed", "{stopped}");
+    let reason = stopped["stopped"]["reason"].as_str().unwrap();
+    assert!(reason.contains("SIGKILL"), "{reason}");
+    assert!(procfs::wait_exit(pid, Duration::from_secs(5)));
+    assert!(f.record().is_none(), "its state file was removed");
+    let (_, status) = f.json(&["sync", "status", "--json"]);
+    assert_eq!(status["daemon"]["state"], "not_running", "{status}");
+}

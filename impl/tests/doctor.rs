@@ -555,3 +555,67 @@ fn f004_is_derived_from_a_version_mismatch() {
     assert_eq!(f4.remediation.command, "spec-kitty sync restart");
     assert!(f4.summary.contains("0.0.9"));
 }
+
+#[test]
+fn f012_server_check_failed_names_a_safe_reason_and_refreshes_first_when_needed() {
+    // An expired access token: --server refreshes through the transaction, then asks.
+    let d = Doc::seeded(-60, 86_400);
+    let s = d.seeded.as_ref().unwrap();
+    let (code, report) = d.doctor(&["--server"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["session"]["server_check"]["state"], "active");
+    assert_eq!(
+        s.saas.counters().get("/oauth/token").copied(),
+        Some(1),
+        "one refresh, through the transaction"
+    );
+
+    // The server answers 503: the check failed; that is not a verdict on the session.
+    s.saas
+        .add_fault(fake_saas::FaultSpec::respond("/api/v1/session-status", 503));
+    let (code, report) = d.doctor(&["--server"]);
+    let check = &report["session"]["server_check"];
+    assert_eq!(check["state"], "check_failed", "{report}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("503"),
+        "{report}"
+    );
+    assert_eq!(code, 0, "a failed check is no critical finding: {report}");
+    assert!(!ids(&report).contains(&"F-012".to_string()), "{report}");
+    let repair = &report["repairs"][0];
+    assert_eq!(repair["ok"], false, "{report}");
+
+    // Nothing listens at the SaaS address: the same, and the session is kept.
+    let out = common::bounded_output(
+        d.cmd()
+            .env("SPEC_KITTY_SAAS_URL", "http://127.0.0.1:9")
+            .args(["auth", "doctor", "--server", "--json"]),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["session"]["server_check"]["state"], "check_failed");
+    assert_eq!(report["session"]["state"], "present", "{report}");
+}
+
+#[test]
+fn on_a_terminal_the_report_is_coloured_and_never_with_no_color() {
+    let d = Doc::bare();
+    let coloured = |no_color: Option<&str>| {
+        let mut cmd = d.cmd();
+        cmd.env("TERM", "xterm").args(["auth", "doctor"]);
+        match no_color {
+            Some(v) => cmd.env("NO_COLOR", v),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        let (status, text) = common::on_terminal(cmd);
+        assert_eq!(status.code(), Some(1), "no session is critical");
+        let text = String::from_utf8_lossy(&text).into_owned();
+        assert!(text.contains("F-001"), "{text}");
+        text.contains('\u{1b}')
+    };
+    assert!(coloured(None), "a terminal gets colour");
+    assert!(!coloured(Some("1")), "NO_COLOR=1 on a terminal: plain");
+    assert!(
+        coloured(Some("")),
+        "an empty NO_COLOR does not count (no-color.org)"
+    );
+}

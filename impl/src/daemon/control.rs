@@ -211,7 +211,10 @@ fn stop_unanswering(root: &RuntimeRoot, current: &Status) -> Result<Stopped, Con
         .unwrap_or(false);
     if current.lock_held && procfs::is_alive(record.pid) && procfs::is_ours(record.pid) && same_exe
     {
-        for signal in [rustix::process::Signal::TERM, rustix::process::Signal::KILL] {
+        for (signal, name) in [
+            (rustix::process::Signal::TERM, "SIGTERM"),
+            (rustix::process::Signal::KILL, "SIGKILL"),
+        ] {
             let _ = procfs::signal_verified(record.pid, None, signal);
             if procfs::wait_exit(record.pid, Duration::from_secs(3)) {
                 state_file::remove_if_ours(&root.daemon_state_file(), record);
@@ -220,7 +223,7 @@ fn stop_unanswering(root: &RuntimeRoot, current: &Status) -> Result<Stopped, Con
                         port: record.port,
                         pid: Some(record.pid),
                         result: "removed",
-                        reason: "it did not answer health; signalled".into(),
+                        reason: format!("it did not answer health; stopped by {name}"),
                     }),
                 });
             }

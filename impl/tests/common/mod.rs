@@ -227,6 +227,55 @@ pub fn bounded_output(cmd: &mut std::process::Command) -> std::process::Output {
     }
 }
 
+/// Runs `cmd` with stdout and stderr on a new pseudo-terminal, as in a user's terminal (stdin
+/// closed), and returns its exit status and everything it wrote there; bounded like
+/// [`bounded_output`]. Takes the command by value so that the parent's copies of the terminal
+/// close with it, and reading ends when the child's do.
+#[allow(dead_code)] // not every test binary that shares this module uses it
+pub fn on_terminal(mut cmd: std::process::Command) -> (std::process::ExitStatus, Vec<u8>) {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::Read;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap();
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(terminal.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(terminal));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Linux answers EIO once the last holder of the terminal closed it: that is the end.
+        while let Ok(n @ 1..) = master.read(&mut chunk) {
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+        bytes
+    });
+    let deadline = std::time::Instant::now() + COMMAND_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a command on a terminal still ran after {COMMAND_DEADLINE:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    (status, reader.join().unwrap())
+}
+
 /// `spec-kitty` with every inherited `SPEC_KITTY_*` removed and the root (and SaaS) set.
 pub fn spec_kitty_cmd(root: &Root, saas_url: Option<&str>) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spec-kitty"));
