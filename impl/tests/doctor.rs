@@ -619,3 +619,46 @@ fn on_a_terminal_the_report_is_coloured_and_never_with_no_color() {
         "an empty NO_COLOR does not count (no-color.org)"
     );
 }
+
+#[test]
+fn f001_names_the_absolute_lifetime_when_that_ended_the_session() {
+    // The server says the refresh token's lifetime ended (the local expiry was not known).
+    let d = Doc::seeded(-60, 86_400);
+    let s = d.seeded.as_ref().unwrap();
+    s.saas.expire_refresh(&s.seeded.session_id);
+    let mut stored = common::stored_from(&s.seeded);
+    stored.refresh_token_expires_at = None;
+    d.root().store().write(&stored).unwrap();
+    assert_eq!(d.run(&["auth", "token"]).status.code(), Some(1));
+    let (code, report) = d.doctor(&[]);
+    assert_eq!(code, 1, "{report}");
+    let summary = finding(&report, "F-001")["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(summary.contains("lifetime"), "{summary}");
+    assert!(!summary.contains("revoked"), "{summary}");
+}
+
+#[test]
+fn unsticking_clears_a_lock_record_that_cannot_be_read_when_the_flock_is_free() {
+    let d = Doc::seeded(3600, 86_400);
+    let lock = d.root().root.refresh_lock_file();
+    std::fs::write(&lock, b"{\"pid\": 12, \"started_at\": \"not a time\"").unwrap();
+    let (_, report) = d.doctor(&[]);
+    assert_eq!(report["refresh_lock"]["held"], false, "{report}");
+    let (code, report) = d.doctor(&["--unstick-lock"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report["repairs"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("cleared"),
+        "{report}"
+    );
+    assert_eq!(report["refresh_lock"]["record"], "empty", "{report}");
+    assert!(
+        std::fs::read(&lock).unwrap().is_empty(),
+        "emptied in place, never unlinked"
+    );
+}

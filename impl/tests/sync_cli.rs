@@ -443,3 +443,117 @@ impl Tap for Command {
         self
     }
 }
+
+#[test]
+fn a_locked_queue_is_retryable_and_a_damaged_one_exit_4_and_neither_loses_an_event() {
+    let saas = saas();
+    let root = seeded_root(&saas, 3600);
+    let enqueue = |kind: &str| {
+        let mut cmd = spec_kitty_cmd(&root, Some(&saas.url()));
+        cmd.args(["sync", "enqueue", kind, "--json"]);
+        let out = run(cmd);
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+        (out.status.code().unwrap(), json)
+    };
+    assert_eq!(enqueue("first").0, 0);
+
+    // Another program holds the write lock past the busy timeout.
+    let blocker = rusqlite::Connection::open(root.root.queue_db()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (code, json) = enqueue("second");
+    assert_eq!(code, 3, "{json}");
+    assert_eq!(json["ok"], false, "{json}");
+    assert_eq!(json["error"]["code"], "queue_locked", "{json}");
+    assert_eq!(json["error"]["exit_code"], 3, "{json}");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    assert_eq!(
+        enqueue("third").0,
+        0,
+        "usable again once the other writer is done"
+    );
+    let queue = EventQueue::open(&root.root.queue_db()).unwrap();
+    let kinds: Vec<String> = queue
+        .peek(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["first", "third"],
+        "nothing lost, nothing half-written"
+    );
+    drop(queue);
+
+    // A damaged database: exit 4 with its code, and the file is left for the user to move.
+    let damaged = b"not a database";
+    std::fs::write(root.root.queue_db(), damaged).unwrap();
+    let mut cmd = spec_kitty_cmd(&root, Some(&saas.url()));
+    cmd.args(["sync", "status", "--json"]);
+    let out = run(cmd);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(4), "{json}");
+    assert_eq!(json["error"]["code"], "queue_damaged", "{json}");
+    assert_eq!(
+        std::fs::read(root.root.queue_db()).unwrap(),
+        damaged,
+        "never rewritten"
+    );
+}
+
+#[test]
+fn a_replay_without_a_newer_token_names_login_and_gives_scripts_a_reason_to_stop() {
+    let saas = FakeSaas::start(
+        SaasConfig::from_toml_str("rotation = true\nreuse = \"replay_409\"").unwrap(),
+    )
+    .unwrap();
+    let seeded = saas.seed_session(SeedRequest {
+        access_expires_in_s: -60,
+        ..SeedRequest::default()
+    });
+    // Another machine (another root) holding the same session spends R0 first.
+    let (here, elsewhere) = (Root::new(), Root::new());
+    here.store().write(&stored_from(&seeded)).unwrap();
+    elsewhere.store().write(&stored_from(&seeded)).unwrap();
+    let mut first = spec_kitty_cmd(&elsewhere, Some(&saas.url()));
+    first.args(["auth", "token"]);
+    assert_eq!(run(first).status.code(), Some(0));
+
+    // Here, R0 is all there is: the server answers 409 replay and no newer token exists.
+    for _ in 0..2 {
+        let mut token = spec_kitty_cmd(&here, Some(&saas.url()));
+        token.args(["auth", "token"]);
+        let out = run(token);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(out.stdout.is_empty(), "no token printed");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("spec-kitty auth login"), "{stderr}");
+    }
+    let mut enqueue = spec_kitty_cmd(&here, Some(&saas.url()));
+    enqueue.args(["sync", "enqueue", "mission_created", "--json"]);
+    assert_eq!(run(enqueue).status.code(), Some(0), "recorded (sync off)");
+    let mut now = spec_kitty_cmd(&here, Some(&saas.url()));
+    now.args(["sync", "now", "--json"]);
+    let out = run(now);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{json}");
+    assert_eq!(
+        json["error"]["code"], "replay_without_newer_token",
+        "a machine-readable reason: retrying cannot help: {json}"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec-kitty auth login"),
+        "{json}"
+    );
+    assert!(
+        here.root.session_file().exists(),
+        "nothing deleted: the session may still be rescued by a newer token"
+    );
+    let queue = EventQueue::open(&here.root.queue_db()).unwrap();
+    assert_eq!(queue.peek(10).unwrap().len(), 1, "the event stays queued");
+}
