@@ -142,6 +142,29 @@ fn a_daemon_whose_files_were_removed_retires_and_the_new_one_is_the_singleton() 
     assert_eq!(f.record().unwrap().pid, b_pid);
 }
 
+#[test]
+fn a_daemon_whose_state_file_names_another_retires_and_leaves_that_file_alone() {
+    // The lock file is untouched (A still holds its inode); only the state file changed hands.
+    let f = Fixture::new("0.2");
+    let (_, a) = f.json(&["sync", "start", "--json"]);
+    let a_pid = a["pid"].as_u64().unwrap() as u32;
+    let mut other = f.record().unwrap();
+    other.pid = std::process::id();
+    other.port = f.root.daemon_ports.1;
+    other.token = state_file::ControlToken::generate();
+    state_file::write(&f.root.root.daemon_state_file(), &other).unwrap();
+    assert!(
+        procfs::wait_exit(a_pid, Duration::from_secs(5)),
+        "A retires on its next tick"
+    );
+    assert_eq!(
+        f.record().unwrap(),
+        other,
+        "a state file that is not A's is never removed or rewritten by A"
+    );
+    assert!(!spec_kitty::daemon::singleton::is_held(&f.root.root.daemon_lock_file()).unwrap());
+}
+
 /// A listener in the range that is not a spec-kitty daemon: answers every request with `body`.
 fn decoy(port: u16, body: String) -> std::thread::JoinHandle<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
