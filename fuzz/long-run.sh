@@ -10,7 +10,7 @@ LOGS=${LOGS:-$(mktemp -d)}
 BIN=target/x86_64-unknown-linux-gnu/release
 TARGETS=${*:-token_answer session_envelope lock_record daemon_state_file session_plaintext endpoint_answers sync_answers daemon_health saas_config scenario_toml}
 for t in $TARGETS; do
-    mkdir -p "corpus/$t"
+    mkdir -p "corpus/$t" artifacts
     seeds="seeds/$t"
     # The scenario catalogue is the scenario target's seed corpus (read, never written).
     [ "$t" = scenario_toml ] && seeds=../scenarios

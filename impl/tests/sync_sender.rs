@@ -208,3 +208,58 @@ fn no_session_is_an_auth_failure_before_any_request() {
     assert_eq!(code, DiagnosticCode::ServerAuthFailure);
     assert!(s.saas.journal().is_empty());
 }
+
+#[test]
+fn a_timeout_is_server_unreachable_and_keeps_every_event() {
+    let s = Seeded::new(SaasConfig::default(), 3600, 86_400);
+    enqueue(&s, 2);
+    let mut slow = FaultSpec::respond("/api/v1/events/batch/", 200);
+    slow.delay_ms = 30_000;
+    s.saas.add_fault(slow);
+    let options = DrainOptions {
+        request_timeout: Duration::from_millis(300),
+        ..DrainOptions::drain_all()
+    };
+    let drained = sender(&s).drain(&options);
+    let e = drained.error.expect("the drain times out");
+    assert_eq!(classify(&e), DiagnosticCode::ServerUnreachable, "{e}");
+    assert!(!e.to_string().contains("auth login"), "{e}");
+    assert_eq!(depth(&s), 2, "every event kept");
+}
+
+#[test]
+fn an_expired_access_token_is_refreshed_through_the_transaction_then_the_events_go() {
+    let s = Seeded::new(SaasConfig::default(), -60, 86_400);
+    let ids = enqueue(&s, 3);
+    let drained = sender(&s).drain(&DrainOptions::drain_all());
+    assert!(drained.error.is_none(), "{:?}", drained.error);
+    assert_eq!(drained.report.sent, 3);
+    assert_eq!(s.saas.event_ids(), ids);
+    assert_eq!(
+        s.saas.count("/oauth/token"),
+        1,
+        "one refresh, then the batch"
+    );
+    assert_eq!(depth(&s), 0);
+}
+
+#[test]
+fn status_reports_the_oldest_waiting_event_and_its_age() {
+    let s = Seeded::new(SaasConfig::default(), 3600, 86_400);
+    let q = EventQueue::open(&s.root.root.queue_db()).unwrap();
+    let recorded = Utc::now() - chrono::Duration::seconds(90);
+    q.enqueue("old.event", "{}", recorded).unwrap();
+    q.enqueue("new.event", "{}", Utc::now()).unwrap();
+    drop(q);
+    let mut cmd = common::spec_kitty_cmd(&s.root, Some(&s.saas.url()));
+    cmd.args(["sync", "status", "--json"]);
+    let out = common::bounded_output(&mut cmd);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let queue = &doc;
+    assert_eq!(queue["queue_depth"], 2, "{doc}");
+    let age = queue["oldest_event_age_s"].as_i64().unwrap();
+    assert!((90..120).contains(&age), "{doc}");
+    let at =
+        chrono::DateTime::parse_from_rfc3339(queue["oldest_event_at"].as_str().unwrap()).unwrap();
+    assert_eq!(at.timestamp(), recorded.timestamp(), "{doc}");
+}

@@ -231,6 +231,11 @@ mod tests {
             ),
             (status(401), ServerAuthFailure),
             (
+                // Retrying cannot help: only a new login can, so it is an auth failure.
+                auth(AuthError::retry(RetryKind::ReplayWithoutNewer, "409")),
+                ServerAuthFailure,
+            ),
+            (
                 SyncError::NoPrivateTeam { rehydrated: true },
                 DirectIngressMissingPrivateTeam,
             ),
