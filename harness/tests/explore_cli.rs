@@ -245,3 +245,41 @@ fn the_universal_invariant_tells_legitimate_losses_and_limits_apart() {
     common::assert_passed(&r);
     assert_eq!(r.session_loss, None, "grace recovers the rotation");
 }
+
+#[test]
+fn a_seed_samples_the_same_schedules_whatever_the_number_of_workers() {
+    let trio =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/explore/refresh-trio-kills.toml");
+    let sample = |jobs: &str| {
+        let out = scenario()
+            .args([
+                "explore",
+                "--kills",
+                "--mode",
+                "random",
+                "--seed",
+                "7",
+                "--max-schedules",
+                "16",
+                "--filter",
+                "grace",
+                "--json",
+                "-j",
+                jobs,
+            ])
+            .arg(&trio)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let e = v["explorations"][0].clone();
+        assert_eq!(e["schedules"], 16);
+        (
+            e["distinct"].clone(),
+            e["outcomes"].clone(),
+            e["combinations"].clone(),
+        )
+    };
+    let (one, two) = (sample("1"), sample("2"));
+    assert_eq!(one, two, "-j changes how fast, never what is sampled");
+}

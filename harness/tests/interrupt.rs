@@ -1,4 +1,4 @@
-//! SIGINT and SIGTERM to the `scenario` binary (what Ctrl-C and a CI job's timeout send): the
+//! SIGINT and SIGTERM to the `scenario` binary, running or exploring (what Ctrl-C and a CI job's timeout send): the
 //! children die, the `kitty-scenario-*` temp directory is removed, what was running is printed,
 //! and the exit code is 130 / 143. Every wait here is on an event with a deadline.
 
@@ -159,4 +159,40 @@ fn sigterm_kills_children_removes_temp_dirs_and_exits_143() {
 #[test]
 fn sigint_kills_children_removes_temp_dirs_and_exits_130() {
     interrupted_cleanly(Signal::INT, "SIGINT", 130);
+}
+
+#[test]
+fn an_exploration_stopped_by_sigterm_leaves_nothing_behind_and_exits_143() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let soak = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/explore/soak-four.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_scenario"))
+        .args([
+            "explore", "--mode", "random", "--kills", "--seed", "1", "-j", "1",
+        ])
+        .args(["--max-schedules", "500"])
+        .arg(&soak)
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runner = child.id();
+    let spec_kitty = wait_for("a schedule's child process", || {
+        children_of(runner).into_iter().next()
+    });
+    wait_for("a schedule's temp directory", || {
+        temp_dirs(&tmp).into_iter().next()
+    });
+    let (code, stderr) = signal_and_wait(child, Signal::TERM);
+    assert_eq!(code, 143, "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    assert!(!alive(spec_kitty), "the child {spec_kitty} survived");
+    assert!(
+        temp_dirs(&tmp).is_empty(),
+        "{:?} left behind\n{stderr}",
+        temp_dirs(&tmp)
+    );
 }
