@@ -99,3 +99,63 @@ impl Default for ControlClient {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// Serves `body` once on a loopback port (as whatever listens in the range might), and
+    /// reports how many bytes of it were written before the client hung up.
+    fn serve_once(body: Vec<u8>) -> (u16, std::thread::JoinHandle<usize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let _ = s.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let mut written = 0;
+            for chunk in body.chunks(4096) {
+                match s.write(chunk) {
+                    Ok(n) => written += n,
+                    Err(_) => break,
+                }
+            }
+            written
+        });
+        (port, server)
+    }
+
+    fn health_json(port: u16) -> String {
+        serde_json::json!({
+            "status": "ok", "daemon_family": "sync", "protocol_version": 1,
+            "package_version": "0.1.0", "pid": 1, "port": port, "runtime_root": "/r",
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_health_answer_over_the_bound_is_not_ours_and_is_never_read_whole() {
+        // The same valid answer: small, it is health; padded past the bound, it is nothing.
+        let (port, server) = serve_once(health_json(0).into_bytes());
+        assert!(ControlClient::new().health(port).is_some());
+        server.join().unwrap();
+
+        let mut padded = health_json(0).into_bytes();
+        // 16 MiB: more than loopback socket buffers hold, so an unbounded read would be seen.
+        padded.resize(MAX_HEALTH_BYTES * 256, b' ');
+        let (port, server) = serve_once(padded.clone());
+        assert!(ControlClient::new().health(port).is_none());
+        let written = server.join().unwrap();
+        assert!(
+            written < padded.len(),
+            "the client must stop reading at the bound, yet {written} of {} bytes were taken",
+            padded.len()
+        );
+    }
+}
