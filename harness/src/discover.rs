@@ -13,7 +13,12 @@ pub const DEFAULT_DIR: &str = "scenarios";
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let meta = std::fs::metadata(p).map_err(|e| {
+            format!(
+                "{}: {e}; give scenario files or directories of them (the catalogue is `{DEFAULT_DIR}/`)",
+                p.display()
+            )
+        })?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| format!("{}: {e}", p.display()))?
@@ -59,6 +64,10 @@ mod tests {
             .map(|f| f.file_name().unwrap().to_str().unwrap())
             .collect();
         assert_eq!(names, ["a.toml", "b.toml"]);
-        assert!(collect(&[dir.path().join("missing.toml")]).is_err());
+        let missing = collect(&[dir.path().join("missing.toml")]).unwrap_err();
+        assert!(
+            missing.contains("missing.toml") && missing.contains("scenarios/"),
+            "names the path and what to give instead: {missing}"
+        );
     }
 }
