@@ -244,14 +244,24 @@ fn no_room_to_save_means_the_token_is_never_spent_and_the_login_survives() {
 }
 
 /// A SaaS whose device flow approves at once and whose `/me` answers `me`.
+/// `auth login --headless --json` against a SaaS whose device code lives 60 s.
 fn login_against(me: serde_json::Value, token_extra: serde_json::Value) -> (Root, Output) {
+    login_with_code_lifetime(me, token_extra, serde_json::json!(60))
+}
+
+/// The same, with the device code's `expires_in` as given.
+fn login_with_code_lifetime(
+    me: serde_json::Value,
+    token_extra: serde_json::Value,
+    code_lifetime: serde_json::Value,
+) -> (Root, Output) {
     let saas = MockSaas::start();
     saas.mount(
         Mock::given(method("POST"))
             .and(path("/oauth/device/authorize"))
             .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
                 "device_code": "dc", "user_code": "UC", "verification_uri": "http://v",
-                "expires_in": 60, "interval": 0,
+                "expires_in": code_lifetime, "interval": 0,
             }))),
     );
     let mut grant = serde_json::json!({
@@ -330,11 +340,17 @@ fn login_picks_the_first_team_without_a_private_one_and_survives_a_huge_lifetime
         "user_id": "u1", "email": "dev@example.com", "name": "Dev",
         "teams": [{"id": "t-a", "name": "A", "role": "member"}, {"id": "t-b", "name": "B", "role": "member"}],
     });
-    let (root, out) = login_against(me, serde_json::json!({"expires_in": i64::MAX}));
+    let (root, out) = login_against(me.clone(), serde_json::json!({"expires_in": i64::MAX}));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let session = root.store().read().unwrap().unwrap();
     assert_eq!(session.default_team_id.as_deref(), Some("t-a"));
     assert!(session.access_usable(spec_kitty::now()));
+
+    // A device code that claims to live for ever: clamped before any clock arithmetic.
+    let (root, out) =
+        login_with_code_lifetime(me, serde_json::json!({}), serde_json::json!(u64::MAX));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(root.store().read().unwrap().is_some());
 }
 
 #[test]
