@@ -200,6 +200,29 @@ fn logs_are_coloured_on_a_terminal_and_never_with_no_color() {
     assert!(!plain.contains('\u{1b}'), "{plain:?}");
 }
 
+#[test]
+fn a_directory_at_session_lock_spends_no_token_and_the_login_survives_it() {
+    let s = Seeded::new(SaasConfig::default(), -60, 86_400);
+    let lock = s.root.root.session_lock_file();
+    let _ = std::fs::remove_file(&lock);
+    std::fs::create_dir(&lock).unwrap();
+    let before = std::fs::read(s.root.root.session_file()).unwrap();
+    let out = run(s.cmd().args(["auth", "token"]));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        s.saas.count("/oauth/token"),
+        0,
+        "the refresh token was not spent"
+    );
+    assert_eq!(std::fs::read(s.root.root.session_file()).unwrap(), before);
+    // The obstacle goes away: the same refresh token still works.
+    std::fs::remove_dir(&lock).unwrap();
+    let out = run(s.cmd().args(["auth", "token"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(s.saas.count("/oauth/token"), 1);
+}
+
 /// `ulimit -f` makes every write beyond its size fail (EFBIG), as a full disk would; the
 /// signal the kernel sends with it is ignored, as a file-size error must be an error.
 fn with_file_size_limit(cmd: &Command, blocks: u32) -> Command {
