@@ -274,17 +274,27 @@ fn unsticking_kills_a_holder_that_does_not_act_on_sigterm() {
     let mut hang = fake_saas::FaultSpec::respond("/oauth/token", 503);
     hang.delay_ms = 60_000;
     s.saas.add_fault(hang);
-    let mut holder = d
-        .cmd()
-        .args(["auth", "token"])
+    // The holder ignores SIGTERM (an ignored signal stays ignored across exec), so only the
+    // SIGKILL that follows can free the lock. Same pid, same executable: spec-kitty itself.
+    let cmd = d.cmd();
+    let mut holder = Command::new("sh");
+    holder
+        .arg("-c")
+        .arg("trap '' TERM; exec \"$0\" auth token")
+        .arg(cmd.get_program());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => holder.env(k, v),
+            None => holder.env_remove(k),
+        };
+    }
+    let mut holder = holder
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     await_finding(&d, &["--stuck-threshold", "1"], "F-003");
-    // Stopped, as a process wedged in the kernel or a debugger would be: SIGTERM stays pending.
-    let pid = rustix::process::Pid::from_raw(holder.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
     let (code, report) = d.doctor(&["--unstick-lock", "--stuck-threshold", "1"]);
     assert_eq!(code, 0, "{report}");
     let result = report["repairs"][0]["result"].as_str().unwrap();
