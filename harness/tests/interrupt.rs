@@ -91,13 +91,18 @@ fn alive(pid: u32) -> bool {
 /// Starts `scenario run` on the blocking scenario with its own TMPDIR; returns when a child
 /// runs and the temp directory exists.
 fn start_blocked(dir: &Path) -> (Child, u32, PathBuf) {
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
     let file = dir.join("blocks.toml");
     std::fs::write(&file, BLOCKS).unwrap();
+    start_scenario(dir, &["run".as_ref(), file.as_os_str()])
+}
+
+/// Starts `scenario ARGS...` with `dir/tmp` as its TMPDIR; returns when a child runs and a
+/// `kitty-scenario-*` temp directory exists.
+fn start_scenario(dir: &Path, args: &[&std::ffi::OsStr]) -> (Child, u32, PathBuf) {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_scenario"))
-        .arg("run")
-        .arg(&file)
+        .args(args)
         .env("TMPDIR", &tmp)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -164,35 +169,15 @@ fn sigint_kills_children_removes_temp_dirs_and_exits_130() {
 #[test]
 fn an_exploration_stopped_by_sigterm_leaves_nothing_behind_and_exits_143() {
     let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
     let soak = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/explore/soak-four.toml");
-    let child = Command::new(env!("CARGO_BIN_EXE_scenario"))
-        .args([
-            "explore", "--mode", "random", "--kills", "--seed", "1", "-j", "1",
-        ])
-        .args(["--max-schedules", "500"])
-        .arg(&soak)
-        .env("TMPDIR", &tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let runner = child.id();
-    let spec_kitty = wait_for("a schedule's child process", || {
-        children_of(runner).into_iter().next()
-    });
-    wait_for("a schedule's temp directory", || {
-        temp_dirs(&tmp).into_iter().next()
-    });
+    let args = "explore --mode random --kills --seed 1 -j 1 --max-schedules 500";
+    let mut args: Vec<&std::ffi::OsStr> = args.split(' ').map(|a| a.as_ref()).collect();
+    args.push(soak.as_os_str());
+    let (child, spec_kitty, _) = start_scenario(dir.path(), &args);
     let (code, stderr) = signal_and_wait(child, Signal::TERM);
     assert_eq!(code, 143, "{stderr}");
     assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
     assert!(!alive(spec_kitty), "the child {spec_kitty} survived");
-    assert!(
-        temp_dirs(&tmp).is_empty(),
-        "{:?} left behind\n{stderr}",
-        temp_dirs(&tmp)
-    );
+    let left = temp_dirs(&dir.path().join("tmp"));
+    assert!(left.is_empty(), "{left:?} left behind\n{stderr}");
 }

@@ -226,20 +226,7 @@ fn a_directory_at_session_lock_spends_no_token_and_the_login_survives_it() {
 /// `ulimit -f` makes every write beyond its size fail (EFBIG), as a full disk would; the
 /// signal the kernel sends with it is ignored, as a file-size error must be an error.
 fn with_file_size_limit(cmd: &Command, blocks: u32) -> Command {
-    let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
-        ))
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    sh
+    common::under_shell(cmd, &format!("trap '' XFSZ; ulimit -f {blocks}"))
 }
 
 #[test]

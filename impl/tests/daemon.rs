@@ -42,6 +42,15 @@ impl Fixture {
         (out, json)
     }
 
+    /// Starts a daemon, then removes its lock and state files as a careless cleanup would: an
+    /// orphan (with the tick disabled it does not retire). Returns its pid.
+    fn orphaned_daemon(&self) -> u32 {
+        let (_, a) = self.json(&["sync", "start", "--json"]);
+        std::fs::remove_file(self.root.root.daemon_lock_file()).unwrap();
+        std::fs::remove_file(self.root.root.daemon_state_file()).unwrap();
+        a["pid"].as_u64().unwrap() as u32
+    }
+
     fn record(&self) -> Option<state_file::DaemonRecord> {
         state_file::read(&self.root.root.daemon_state_file()).unwrap()
     }
@@ -186,10 +195,7 @@ fn decoy(port: u16, body: String) -> std::thread::JoinHandle<()> {
 #[test]
 fn an_orphan_is_found_and_swept_but_the_singleton_and_decoys_are_untouched() {
     let f = Fixture::new("0"); // no tick: the orphan does not retire on its own
-    let (_, a) = f.json(&["sync", "start", "--json"]);
-    let a_pid = a["pid"].as_u64().unwrap() as u32;
-    std::fs::remove_file(f.root.root.daemon_lock_file()).unwrap();
-    std::fs::remove_file(f.root.root.daemon_state_file()).unwrap();
+    let a_pid = f.orphaned_daemon();
     let (_, b) = f.json(&["sync", "start", "--json"]);
     let b_pid = b["pid"].as_u64().unwrap() as u32;
     // Two decoys: one says nothing about itself, one lies that it is our daemon with pid B's.
@@ -524,8 +530,9 @@ fn a_daemon_of_another_root_is_reported_and_removed_only_with_force() {
     assert!(procfs::wait_exit(their_pid as u32, Duration::from_secs(10)));
 }
 
-/// Stops `pid` the way a hung process behaves: a stopped process keeps its listener and its
-/// locks but acts on no signal except SIGKILL (SIGTERM stays pending).
+/// Stops the daemon `pid` the way a hung process behaves: it keeps its listener and its locks,
+/// and the SIGTERM it handles stays pending until it runs again, so only SIGKILL ends it. (An
+/// unhandled fatal signal would end even a stopped process; the daemon handles SIGTERM.)
 fn freeze(pid: u32) {
     let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
@@ -534,10 +541,7 @@ fn freeze(pid: u32) {
 #[test]
 fn a_swept_orphan_that_ignores_sigterm_is_killed_and_the_result_says_sigkill() {
     let f = Fixture::new("0"); // no tick: the orphan does not retire on its own
-    let (_, a) = f.json(&["sync", "start", "--json"]);
-    let a_pid = a["pid"].as_u64().unwrap() as u32;
-    std::fs::remove_file(f.root.root.daemon_lock_file()).unwrap();
-    std::fs::remove_file(f.root.root.daemon_state_file()).unwrap();
+    let a_pid = f.orphaned_daemon();
     let config = spec_kitty::daemon::config::DaemonConfig {
         ports: f.root.daemon_ports.0..=f.root.daemon_ports.1,
         ..Default::default()

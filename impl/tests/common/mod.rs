@@ -204,22 +204,13 @@ pub fn bounded_output(cmd: &mut std::process::Command) -> std::process::Output {
     };
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = std::time::Instant::now() + COMMAND_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{:?} {:?} still ran after {COMMAND_DEADLINE:?}",
-                cmd.get_program(),
-                cmd.get_args().collect::<Vec<_>>()
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let status = wait_bounded(&mut child, || {
+        format!(
+            "{:?} {:?}",
+            cmd.get_program(),
+            cmd.get_args().collect::<Vec<_>>()
+        )
+    });
     std::process::Output {
         status,
         stdout: stdout.join().unwrap(),
@@ -261,19 +252,46 @@ pub fn on_terminal(mut cmd: std::process::Command) -> (std::process::ExitStatus,
         }
         bytes
     });
+    let status = wait_bounded(&mut child, || "a command on a terminal".to_string());
+    (status, reader.join().unwrap())
+}
+
+/// Waits for `child` to exit; past [`COMMAND_DEADLINE`] kills it and fails the test, naming it
+/// with `what` (called only then).
+fn wait_bounded(
+    child: &mut std::process::Child,
+    what: impl FnOnce() -> String,
+) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + COMMAND_DEADLINE;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            return status;
         }
         if std::time::Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("a command on a terminal still ran after {COMMAND_DEADLINE:?}");
+            panic!("{} still ran after {COMMAND_DEADLINE:?}", what());
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    (status, reader.join().unwrap())
+    }
+}
+
+/// `cmd` (its program, arguments and environment) run by `sh -c "<prelude>; exec ..."`: the same
+/// process, the same executable, after a shell prelude such as `ulimit -f 1` or `trap '' TERM`
+/// (limits and ignored signals survive `exec`).
+pub fn under_shell(cmd: &std::process::Command, prelude: &str) -> std::process::Command {
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("{prelude}; exec \"$0\" \"$@\""))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
 }
 
 /// `spec-kitty` with every inherited `SPEC_KITTY_*` removed and the root (and SaaS) set.

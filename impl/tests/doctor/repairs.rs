@@ -27,13 +27,7 @@ fn f007_and_f011_a_leftover_record_from_another_host_and_its_unsticking() {
     let (code, report) = d.doctor(&["--unstick-lock"]);
     assert_eq!(code, 0);
     assert_eq!(report["repairs"][0]["action"], "unstick_lock");
-    assert!(
-        report["repairs"][0]["result"]
-            .as_str()
-            .unwrap()
-            .contains("cleared"),
-        "{report}"
-    );
+    assert!(repair_result(&report).contains("cleared"), "{report}");
     assert_eq!(report["refresh_lock"]["record"], "empty");
     assert!(!ids(&report).contains(&"F-011".to_string()));
 }
@@ -51,21 +45,28 @@ fn await_finding(d: &Doc, extra: &[&str], id: &str) -> Value {
     }
 }
 
-#[test]
-fn f003_a_hung_holder_is_reported_and_unsticking_terminates_it_leaving_the_session_intact() {
-    let d = Doc::seeded(-60, 86_400);
-    let s = d.seeded.as_ref().unwrap();
-    // The token endpoint hangs: the refresher holds the lock for as long as its ceiling lasts.
+/// What the first repair of `report` says it did.
+fn repair_result(report: &Value) -> &str {
+    report["repairs"][0]["result"].as_str().unwrap()
+}
+
+/// Starts `cmd` (an `auth token` of `d`'s root) against a token endpoint that hangs, so the
+/// refresher holds the lock for as long as its ceiling lasts.
+fn hung_holder(d: &Doc, cmd: &mut Command) -> std::process::Child {
     let mut hang = fake_saas::FaultSpec::respond("/oauth/token", 503);
     hang.delay_ms = 60_000;
-    s.saas.add_fault(hang);
-    let mut holder = d
-        .cmd()
-        .args(["auth", "token"])
+    d.seeded.as_ref().unwrap().saas.add_fault(hang);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn f003_a_hung_holder_is_reported_and_unsticking_terminates_it_leaving_the_session_intact() {
+    let d = Doc::seeded(-60, 86_400);
+    let mut holder = hung_holder(&d, d.cmd().args(["auth", "token"]));
     let report = await_finding(&d, &["--stuck-threshold", "1"], "F-003");
     assert_eq!(report["refresh_lock"]["held"], true);
     assert_eq!(
@@ -76,13 +77,7 @@ fn f003_a_hung_holder_is_reported_and_unsticking_terminates_it_leaving_the_sessi
     let before = std::fs::read(d.root().root.session_file()).unwrap();
     let (code, report) = d.doctor(&["--unstick-lock", "--stuck-threshold", "1"]);
     assert_eq!(code, 0, "{report}");
-    assert!(
-        report["repairs"][0]["result"]
-            .as_str()
-            .unwrap()
-            .contains("terminated"),
-        "{report}"
-    );
+    assert!(repair_result(&report).contains("terminated"), "{report}");
     assert_eq!(report["refresh_lock"]["held"], false);
     assert!(
         holder.wait().unwrap().code().is_none(),
@@ -103,7 +98,7 @@ fn unsticking_never_terminates_a_holder_that_is_not_a_spec_kitty_process() {
         .unwrap()
         .unwrap();
     let (code, report) = d.doctor(&["--unstick-lock", "--stuck-threshold", "0"]);
-    let result = report["repairs"][0]["result"].as_str().unwrap();
+    let result = repair_result(&report);
     assert!(result.contains("did not terminate"), "{result}");
     assert!(
         result.contains("does not run this spec-kitty executable") || result.contains("under the"),
@@ -132,13 +127,7 @@ fn f002_orphans_and_the_reset_that_removes_them() {
         "spec-kitty auth doctor --reset"
     );
     let (_, report) = d.doctor(&["--reset"]);
-    assert!(
-        report["repairs"][0]["result"]
-            .as_str()
-            .unwrap()
-            .contains("removed"),
-        "{report}"
-    );
+    assert!(repair_result(&report).contains("removed"), "{report}");
     assert!(!ids(&report).contains(&"F-002".to_string()), "{report}");
     assert!(procfs::wait_exit(orphan, Duration::from_secs(5)));
     assert_eq!(
@@ -253,13 +242,7 @@ fn unsticking_clears_a_lock_record_that_cannot_be_read_when_the_flock_is_free() 
     assert_eq!(report["refresh_lock"]["held"], false, "{report}");
     let (code, report) = d.doctor(&["--unstick-lock"]);
     assert_eq!(code, 0, "{report}");
-    assert!(
-        report["repairs"][0]["result"]
-            .as_str()
-            .unwrap()
-            .contains("cleared"),
-        "{report}"
-    );
+    assert!(repair_result(&report).contains("cleared"), "{report}");
     assert_eq!(report["refresh_lock"]["record"], "empty", "{report}");
     assert!(
         std::fs::read(&lock).unwrap().is_empty(),
@@ -270,34 +253,16 @@ fn unsticking_clears_a_lock_record_that_cannot_be_read_when_the_flock_is_free() 
 #[test]
 fn unsticking_kills_a_holder_that_does_not_act_on_sigterm() {
     let d = Doc::seeded(-60, 86_400);
-    let s = d.seeded.as_ref().unwrap();
-    let mut hang = fake_saas::FaultSpec::respond("/oauth/token", 503);
-    hang.delay_ms = 60_000;
-    s.saas.add_fault(hang);
     // The holder ignores SIGTERM (an ignored signal stays ignored across exec), so only the
     // SIGKILL that follows can free the lock. Same pid, same executable: spec-kitty itself.
-    let cmd = d.cmd();
-    let mut holder = Command::new("sh");
-    holder
-        .arg("-c")
-        .arg("trap '' TERM; exec \"$0\" auth token")
-        .arg(cmd.get_program());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => holder.env(k, v),
-            None => holder.env_remove(k),
-        };
-    }
-    let mut holder = holder
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut holder = hung_holder(
+        &d,
+        &mut common::under_shell(d.cmd().args(["auth", "token"]), "trap '' TERM"),
+    );
     await_finding(&d, &["--stuck-threshold", "1"], "F-003");
     let (code, report) = d.doctor(&["--unstick-lock", "--stuck-threshold", "1"]);
     assert_eq!(code, 0, "{report}");
-    let result = report["repairs"][0]["result"].as_str().unwrap();
+    let result = repair_result(&report);
     assert!(
         result.contains("terminated") && result.contains("SIGKILL"),
         "{result}"
