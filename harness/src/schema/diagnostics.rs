@@ -3,8 +3,9 @@
 //!
 //! Why key paths: resolution works on deserialised values, which have no positions; it records
 //! each error with the path of the key it is about, and `Locator` finds that key (or the deepest
-//! part of the path that exists) in a `toml_edit` parse of the same text. Guarantee: every error
-//! carries the file, and a 1-based line and column whenever the key exists in the file.
+//! part of the path that exists) in the document the values were deserialised from (the file is
+//! parsed once, by `toml_edit`, which keeps every key's span). Guarantee: every error carries the
+//! file, and a 1-based line and column whenever the key exists in the file.
 
 use std::fmt;
 use std::ops::Range;
@@ -72,7 +73,7 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
 
 /// Finds the span of a key path (`["step", "2", "until"]`) in the source, for messages.
 pub(super) struct Locator {
-    doc: Option<toml_edit::ImDocument<String>>,
+    doc: toml_edit::ImDocument<String>,
 }
 
 enum Node<'a> {
@@ -82,16 +83,14 @@ enum Node<'a> {
 }
 
 impl Locator {
-    pub(super) fn new(src: &str) -> Locator {
-        Locator {
-            doc: toml_edit::ImDocument::parse(src.to_string()).ok(),
-        }
+    /// The locator of the parsed document `doc`.
+    pub(super) fn new(doc: toml_edit::ImDocument<String>) -> Locator {
+        Locator { doc }
     }
 
     /// The span of the deepest part of `path` that exists (key spans preferred).
     fn span(&self, path: &[String]) -> Option<Range<usize>> {
-        let doc = self.doc.as_ref()?;
-        let mut node = Node::Table(doc.as_table());
+        let mut node = Node::Table(self.doc.as_table());
         let mut best: Option<Range<usize>> = None;
         for seg in path {
             let next: Option<(Option<Range<usize>>, Node)> = match node {

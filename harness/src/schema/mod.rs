@@ -48,9 +48,11 @@ pub fn load_file(path: &Path) -> Result<Vec<Scenario>, Invalid> {
 
 /// Validates scenario text (the `path` only names it in errors and gives the id).
 pub fn parse_str(path: &Path, src: &str) -> Result<Vec<Scenario>, Invalid> {
-    let raw: RawFile = toml::from_str(src).map_err(|e| {
-        let (line, column) = e.span().map_or((0, 0), |s| line_col(src, s.start));
-        let message = e.message().trim().replace('\n', " ");
+    // One parse: the document gives both the values (deserialised from it) and the positions
+    // every later error points at.
+    let parse_error = |span: Option<std::ops::Range<usize>>, message: &str| {
+        let (line, column) = span.map_or((0, 0), |s| line_col(src, s.start));
+        let message = message.trim().replace('\n', " ");
         Invalid(vec![Diagnostic {
             file: path.to_path_buf(),
             line,
@@ -58,11 +60,15 @@ pub fn parse_str(path: &Path, src: &str) -> Result<Vec<Scenario>, Invalid> {
             expected: expected_for_parse_error(&message),
             message,
         }])
-    })?;
+    };
+    let doc = toml_edit::ImDocument::parse(src.to_string())
+        .map_err(|e| parse_error(e.span(), e.message()))?;
+    let raw: RawFile = toml_edit::de::from_document(doc.clone())
+        .map_err(|e| parse_error(e.span(), e.message()))?;
     let mut ctx = Ctx {
         file: path,
         src,
-        loc: Locator::new(src),
+        loc: Locator::new(doc),
         errors: Vec::new(),
     };
     let stem = path
