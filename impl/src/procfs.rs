@@ -184,6 +184,21 @@ pub fn signal_verified(
     rustix::process::kill_process(target, signal).map_err(|_| NotSignalled::Gone(pid))
 }
 
+/// Ends `pid`: SIGTERM, then SIGKILL if it is still there after `grace`, each sent through
+/// [`signal_verified`] (never to another user's process) and each followed by a bounded wait.
+/// The name of the signal after which it was gone, or `None` when it survived both.
+pub fn terminate(pid: u32, grace: std::time::Duration) -> Option<&'static str> {
+    [
+        (rustix::process::Signal::TERM, "SIGTERM"),
+        (rustix::process::Signal::KILL, "SIGKILL"),
+    ]
+    .into_iter()
+    .find_map(|(signal, name)| {
+        let _ = signal_verified(pid, None, signal);
+        wait_exit(pid, grace).then_some(name)
+    })
+}
+
 /// The processes (other than this one) whose environment has `name=value`: every process a
 /// scenario started carries its own runtime root, however it was detached.
 pub fn pids_with_env(name: &str, value: &str) -> Vec<u32> {

@@ -131,10 +131,10 @@ mod tests {
         (port, server)
     }
 
-    fn health_json(port: u16) -> String {
+    fn health_json() -> String {
         serde_json::json!({
             "status": "ok", "daemon_family": "sync", "protocol_version": 1,
-            "package_version": "0.1.0", "pid": 1, "port": port, "runtime_root": "/r",
+            "package_version": "0.1.0", "pid": 1, "port": 0, "runtime_root": "/r",
         })
         .to_string()
     }
@@ -142,11 +142,11 @@ mod tests {
     #[test]
     fn a_health_answer_over_the_bound_is_not_ours_and_is_never_read_whole() {
         // The same valid answer: small, it is health; padded past the bound, it is nothing.
-        let (port, server) = serve_once(health_json(0).into_bytes());
+        let (port, server) = serve_once(health_json().into_bytes());
         assert!(ControlClient::new().health(port).is_some());
         server.join().unwrap();
 
-        let mut padded = health_json(0).into_bytes();
+        let mut padded = health_json().into_bytes();
         // 16 MiB: more than loopback socket buffers hold, so an unbounded read would be seen.
         padded.resize(MAX_HEALTH_BYTES * 256, b' ');
         let (port, server) = serve_once(padded.clone());

@@ -211,22 +211,16 @@ fn stop_unanswering(root: &RuntimeRoot, current: &Status) -> Result<Stopped, Con
         .unwrap_or(false);
     if current.lock_held && procfs::is_alive(record.pid) && procfs::is_ours(record.pid) && same_exe
     {
-        for (signal, name) in [
-            (rustix::process::Signal::TERM, "SIGTERM"),
-            (rustix::process::Signal::KILL, "SIGKILL"),
-        ] {
-            let _ = procfs::signal_verified(record.pid, None, signal);
-            if procfs::wait_exit(record.pid, Duration::from_secs(3)) {
-                state_file::remove_if_ours(&root.daemon_state_file(), record);
-                return Ok(Stopped {
-                    stopped: Some(orphans::SweepResult {
-                        port: record.port,
-                        pid: Some(record.pid),
-                        result: "removed",
-                        reason: format!("it did not answer health; stopped by {name}"),
-                    }),
-                });
-            }
+        if let Some(name) = procfs::terminate(record.pid, Duration::from_secs(3)) {
+            state_file::remove_if_ours(&root.daemon_state_file(), record);
+            return Ok(Stopped {
+                stopped: Some(orphans::SweepResult {
+                    port: record.port,
+                    pid: Some(record.pid),
+                    result: "removed",
+                    reason: format!("it did not answer health; stopped by {name}"),
+                }),
+            });
         }
         return Err(ControlError::NotStopped {
             pid: record.pid,

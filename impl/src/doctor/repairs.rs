@@ -143,22 +143,16 @@ pub fn unstick_lock(root: &RuntimeRoot, threshold: Duration) -> Repair {
     if !same_exe {
         return refuse("it does not run this spec-kitty executable".into());
     }
-    for (signal, name) in [
-        (rustix::process::Signal::TERM, "SIGTERM"),
-        (rustix::process::Signal::KILL, "SIGKILL"),
-    ] {
-        let _ = procfs::signal_verified(pid, None, signal);
-        if procfs::wait_exit(pid, Duration::from_secs(3)) {
-            let freed = !lock::is_held(&path).unwrap_or(true);
-            return done(
-                freed,
-                format!(
-                    "terminated the hung holder pid {pid} ({name}, it held the lock {} s); the lock is {}",
-                    age.as_secs(),
-                    if freed { "free" } else { "still held by another process" }
-                ),
-            );
-        }
+    if let Some(name) = procfs::terminate(pid, Duration::from_secs(3)) {
+        let freed = !lock::is_held(&path).unwrap_or(true);
+        return done(
+            freed,
+            format!(
+                "terminated the hung holder pid {pid} ({name}, it held the lock {} s); the lock is {}",
+                age.as_secs(),
+                if freed { "free" } else { "still held by another process" }
+            ),
+        );
     }
     done(false, format!("pid {pid} survived SIGKILL"))
 }

@@ -222,7 +222,6 @@ pub fn bounded_output(cmd: &mut std::process::Command) -> std::process::Output {
 /// closed), and returns its exit status and everything it wrote there; bounded like
 /// [`bounded_output`]. Takes the command by value so that the parent's copies of the terminal
 /// close with it, and reading ends when the child's do.
-#[allow(dead_code)] // not every test binary that shares this module uses it
 pub fn on_terminal(mut cmd: std::process::Command) -> (std::process::ExitStatus, Vec<u8>) {
     use rustix::fs::{Mode, OFlags};
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
